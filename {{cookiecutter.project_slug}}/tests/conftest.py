@@ -1,0 +1,160 @@
+"""Fixtures shared by the tests. Nothing is mocked: the tests talk to a real Redis and PostgreSQL.
+
+TEST_BROKER_URL and TEST_RESULT_BACKEND say where those are; the defaults are local servers.
+They are separate from CELERY_BROKER_URL / CELERY_RESULT_BACKEND so that the tests never touch
+the servers a shell happens to be configured for.
+"""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy
+from celery.result import AsyncResult
+
+BROKER_URL = os.getenv("TEST_BROKER_URL", "redis://127.0.0.1:6379/0")
+RESULT_BACKEND = os.getenv("TEST_RESULT_BACKEND", "db+postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+# settings.py reads these when the app is imported: set them before any test imports it.
+os.environ["CELERY_BROKER_URL"] = BROKER_URL
+os.environ["CELERY_RESULT_BACKEND"] = RESULT_BACKEND
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _redis_is_up() -> str | None:
+    import redis
+
+    try:
+        redis.Redis.from_url(BROKER_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        return f"Redis is not reachable at {BROKER_URL} ({exc}).\n"
+    return None
+
+
+def _postgres_is_up() -> str | None:
+    try:
+        engine = sqlalchemy.create_engine(RESULT_BACKEND.removeprefix("db+"))
+        with engine.connect():
+            pass
+        engine.dispose()
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        return f"PostgreSQL is not reachable at {RESULT_BACKEND} ({exc.__class__.__name__}: {exc}).\n"
+    return None
+
+
+@pytest.fixture(scope="session")
+def services() -> None:
+    """Fail at once, saying how to fix it, when Redis or PostgreSQL is not running."""
+    problems = [p for p in (_redis_is_up(), _postgres_is_up()) if p]
+    if problems:
+        pytest.fail(
+            "".join(problems)
+            + "Start them (for example `docker compose up -d broker backend` with ports published, or\n"
+            "`redis-server --daemonize yes` and your PostgreSQL service), or point TEST_BROKER_URL and\n"
+            "TEST_RESULT_BACKEND at running servers.",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def worker(services: None) -> Iterator[str]:
+    """A real `celery worker` process, started as compose.yaml starts it; yields its node name."""
+    from {{ cookiecutter.project_slug }}.celery import app
+
+    node = f"test-{uuid.uuid4().hex[:8]}@localhost"
+    command = [sys.executable, "-m", "celery", "-A", "{{ cookiecutter.project_slug }}", "worker"]
+    command += ["--queues={{ cookiecutter.queue_name }}", "--concurrency=2", f"--hostname={node}"]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 60
+        while not app.control.ping(destination=[node], timeout=0.5):
+            if process.poll() is not None:
+                pytest.fail(f"the worker exited ({process.returncode}): see its log above", pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail("the worker did not answer a ping within 60 s", pytrace=False)
+        yield node
+    finally:
+        process.send_signal(signal.SIGTERM)  # warm shutdown, as `docker compose stop` does
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class WebServer:
+    """A local HTTP server with a few paths, counting the requests each path got.
+
+    /ok answers 200; /missing 404; /flaky/<n>/<key> answers 503 n times, then 200;
+    /slow/<seconds> waits before answering.
+    """
+
+    def __init__(self) -> None:
+        self.hits: Counter[str] = Counter()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.hits[self.path] += 1
+                parts = self.path.strip("/").split("/")
+                status = 404
+                if parts[0] == "ok":
+                    status = 200
+                elif parts[0] == "flaky":
+                    status = 503 if server.hits[self.path] <= int(parts[1]) else 200
+                elif parts[0] == "slow":
+                    time.sleep(float(parts[1]))
+                    status = 200
+                body = b"hello" if status == 200 else b"no"
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                # /slow: the client may have given up waiting, which is the point.
+                with contextlib.suppress(BrokenPipeError):
+                    self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+
+
+@pytest.fixture(scope="session")
+def web() -> Iterator[WebServer]:
+    """The local HTTP server: tests never reach the internet."""
+    server = WebServer()
+    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def result_row(services: None) -> Iterator[Callable[[AsyncResult], dict[str, Any]]]:
+    """Wait for a task, then read its row from celery_taskmeta with SQL, as a person would."""
+    engine = sqlalchemy.create_engine(RESULT_BACKEND.removeprefix("db+"))
+
+    def read(result: AsyncResult) -> dict[str, Any]:
+        result.get(timeout=60, propagate=False)
+        query = "SELECT status, result, name, queue, retries FROM celery_taskmeta WHERE task_id = :id"
+        with engine.connect() as connection:
+            row = connection.execute(sqlalchemy.text(query), {"id": result.id}).one()
+        # Celery 5.7 stores the result as JSON bytes: SELECT convert_from(result, 'UTF8') shows it.
+        return {**row._asdict(), "result": json.loads(bytes(row.result))}
+
+    yield read
+    engine.dispose()

@@ -1,0 +1,47 @@
+"""The settings module holds only real Celery settings, and refuses to start without its secrets."""
+
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from celery.app.defaults import DEFAULTS
+
+from {{ cookiecutter.project_slug }} import app, settings
+
+
+def _setting_names() -> list[str]:
+    return [
+        name
+        for name, value in vars(settings).items()
+        if not name.startswith("_") and not inspect.ismodule(value) and not inspect.isclass(value)
+    ]
+
+
+def test_every_name_in_settings_is_a_celery_setting() -> None:
+    unknown = [name for name in _setting_names() if name not in DEFAULTS]
+    assert unknown == [], f"Celery ignores these silently: {unknown}"
+
+
+def test_the_app_uses_every_setting() -> None:
+    for name in _setting_names():
+        assert app.conf[name] == getattr(settings, name), name
+
+
+def test_the_visibility_timeout_exceeds_the_hard_time_limit() -> None:
+    assert settings.broker_transport_options["visibility_timeout"] > settings.task_time_limit
+
+
+def test_a_missing_broker_url_stops_the_app_at_start_up() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"}
+    run = subprocess.run(
+        [sys.executable, "-c", "import {{ cookiecutter.project_slug }}.settings"],
+        cwd=Path(__file__).parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode != 0
+    assert "KeyError: 'CELERY_BROKER_URL'" in run.stderr

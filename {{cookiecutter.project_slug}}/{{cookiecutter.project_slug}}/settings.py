@@ -1,0 +1,65 @@
+"""Celery settings, read from the environment (documented in .env.example).
+
+Every lowercase name in this module is a Celery setting; tests/test_settings.py checks that
+Celery knows each one, because Celery silently ignores a misspelt setting.
+Reference: https://docs.celeryq.dev/en/stable/userguide/configuration.html
+"""
+
+import os
+from datetime import timedelta
+
+# Connection URLs carry passwords: no defaults, so a missing one stops the process at start-up.
+broker_url = os.environ["CELERY_BROKER_URL"]
+result_backend = os.environ["CELERY_RESULT_BACKEND"]
+
+timezone = os.getenv("CELERY_TIMEZONE", "{{ cookiecutter.timezone }}")
+enable_utc = True
+
+# Every task goes to the queue the worker consumes (compose.yaml: --queues).
+task_default_queue = "{{ cookiecutter.queue_name }}"
+
+# JSON only: a pickle payload from anyone who can write to the broker would run code in the worker.
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+result_accept_content = ["json"]
+
+# Ack after the task ran, not before: a worker that dies mid-task leaves the message to redeliver.
+task_acks_late = True
+# ...and also when only the child process died (SIGKILL, OOM): else acks_late still loses the task.
+task_reject_on_worker_lost = True
+# Reserve one message per process, so a long task does not sit on messages other workers could run.
+worker_prefetch_multiplier = 1
+
+# A task gets SoftTimeLimitExceeded at the soft limit (time to clean up); its process dies at the hard one.
+task_soft_time_limit = int(os.getenv("CELERY_TASK_SOFT_TIME_LIMIT", "270"))
+task_time_limit = int(os.getenv("CELERY_TASK_TIME_LIMIT", "300"))
+
+# Redis redelivers a message nobody acked after the visibility timeout. It must exceed the hard time
+# limit and every countdown/ETA, or a task still running (or waiting) is delivered a second time.
+# The restore sweep runs every unacked_restore_interval seconds (throttle 1: no skipped sweeps).
+broker_transport_options = {
+    "visibility_timeout": int(os.getenv("CELERY_VISIBILITY_TIMEOUT", "600")),
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+}
+# Keep retrying the broker while it starts or restarts, instead of exiting.
+broker_connection_retry_on_startup = True
+# On broker connection loss, cancel running acks_late tasks: they are redelivered anyway.
+worker_cancel_long_running_tasks_on_connection_loss = True
+
+# Retry storing a result while PostgreSQL is unreachable, instead of losing it.
+result_backend_always_retry = True
+# Store task name, args, worker and queue with each result: what you look for in celery_taskmeta.
+result_extended = True
+# Results older than this are deleted by beat's built-in celery.backend_cleanup task (daily, 04:00).
+result_expires = timedelta(days=int(os.getenv("CELERY_RESULT_EXPIRES_DAYS", "7")))
+
+# Periodic tasks, sent by the one `celery beat` process (the scheduler service).
+beat_schedule = {
+    "count-primes-every-minute": {
+        "task": "{{ cookiecutter.project_slug }}.tasks.primes.count_primes",
+        "schedule": timedelta(minutes=1),
+        "args": (100_000,),
+    },
+}
