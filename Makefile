@@ -1,0 +1,24 @@
+# The template's task runner: `make` lists the tasks. CI (.ci/run) calls `make test`, as people do.
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+
+help: ## list the tasks
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(VENV)/ready: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --requirement requirements-dev.txt
+	touch $@
+
+project: $(VENV)/ready ## render a project from your answers into ./out
+	$(VENV)/bin/cookiecutter . --output-dir out
+
+lint: $(VENV)/ready ## ruff on the template's own code (hooks, tests)
+	$(VENV)/bin/ruff check hooks tests
+	$(VENV)/bin/ruff format --check hooks tests
+
+test: lint ## lint, then every template test (needs Redis and PostgreSQL: bash .ci/run starts them)
+	$(VENV)/bin/pytest --numprocesses 2
+
+.PHONY: help project lint test

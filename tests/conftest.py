@@ -1,0 +1,172 @@
+"""Fixtures for the template's tests: real servers and a virtualenv for each baked project.
+
+Baked projects run their own test suites against real services: a private redis-server started
+here (so parallel bakes never share a queue and the system Redis is left alone) and a fresh
+database per bake on the local PostgreSQL (TEMPLATE_TEST_POSTGRES, default below).
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import tomllib
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import pytest
+import redis
+from pytest_cookies.plugin import Cookies
+
+TEMPLATE = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.getenv("TEMPLATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+VENVS = TEMPLATE / ".bake-venvs"
+DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_redis(args: list[str], directory: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Start redis-server with `args` on a free port in `directory`; wait until it answers."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.fail("redis-server is not installed: apt-get install redis-server", pytrace=False)
+    port = free_port()
+    command = [executable, *args, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    password = args[args.index("--requirepass") + 1] if "--requirepass" in args else None
+    client = redis.Redis(port=port, password=password)
+    for _ in range(100):
+        with contextlib.suppress(redis.ConnectionError):
+            client.ping()
+            return process, port
+        time.sleep(0.05)
+    process.kill()
+    pytest.fail(f"redis-server did not start: {command}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private, throw-away redis-server for this test process."""
+    process, port = start_redis(["--save", "", "--appendonly", "no"], tmp_path_factory.mktemp("redis"))
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait()
+
+
+def postgres_admin() -> "psycopg2.extensions.connection":
+    """An autocommit connection to the local PostgreSQL, or a failure that says how to start it."""
+    try:
+        connection = psycopg2.connect(POSTGRES_URL, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}\n"
+            "Start it (`bash .ci/run` starts every service the tests need), or set TEMPLATE_TEST_POSTGRES.",
+            pytrace=False,
+        )
+    connection.autocommit = True
+    return connection
+
+
+@contextlib.contextmanager
+def fresh_database(name: str | None = None) -> Iterator[str]:
+    """Create a database, yield its SQLAlchemy URL for Celery, drop it afterwards."""
+    name = name or f"bake_{uuid.uuid4().hex[:12]}"
+    admin = postgres_admin()
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(POSTGRES_URL)
+    try:
+        yield urlunsplit(("db+postgresql+psycopg2", parts.netloc, f"/{name}", "", ""))
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty result database for one bake."""
+    with fresh_database() as url:
+        yield url
+
+
+def python_for(version: str) -> str:
+    """The interpreter for a `python_version` answer, or a failure that says how to install it.
+
+    pyenv's shims answer `python3.12` only when that version is selected, so its versions
+    folder is looked in first, then PATH.
+    """
+    pyenv_root = Path(os.getenv("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = sorted(pyenv_root.glob(f"versions/{version}.*/bin/python{version}"), reverse=True)
+    candidates.append(Path(shutil.which(f"python{version}") or f"python{version}"))
+    for candidate in candidates:
+        with contextlib.suppress(OSError):
+            probe = subprocess.run([candidate, "-c", "import sys; print(sys.version)"], capture_output=True)
+            if probe.returncode == 0 and probe.stdout.decode().startswith(f"{version}."):
+                return str(candidate)
+    pytest.fail(f"Python {version} is not installed: pyenv install {version}", pytrace=False)
+
+
+def project_venv(project: Path, version: str) -> Path:
+    """A virtualenv with the baked project's dependencies for Python `version`; returns its bin dir.
+
+    Bakes that ask for the same dependencies share one virtualenv (keyed by their hash); a file
+    lock keeps parallel test processes from building the same one twice.
+    """
+    project_table = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    requirements = [*project_table["dependencies"], *project_table["optional-dependencies"]["dev"]]
+    key = hashlib.sha256(f"{version} {sorted(requirements)}".encode()).hexdigest()[:12]
+    venv = VENVS / f"py{version}-{key}"
+    VENVS.mkdir(exist_ok=True)
+    with open(VENVS / f"{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (venv / "ready").exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([python_for(version), "-m", "venv", str(venv)], check=True)
+            pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+            subprocess.run([*pip, "--disable-pip-version-check", *requirements], check=True)
+            (venv / "ready").touch()
+    return venv / "bin"
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> str:
+    """Run a command; on failure, fail the test with the tail of its output."""
+    done = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"{' '.join(command)} exited {done.returncode}:\n{output[-6000:]}"
+    return output
+
+
+def run_project_tests(project: Path, bin_dir: Path, broker_url: str, backend_url: str) -> str:
+    """Run the baked project's own test suite, as its README says, against the given servers."""
+    env = {**os.environ, "TEST_BROKER_URL": broker_url, "TEST_RESULT_BACKEND": backend_url}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    return run([str(bin_dir / "python"), "-m", "pytest", "-p", "no:cacheprovider", "-q"], project, env)
+
+
+@pytest.fixture
+def bake(cookies: Cookies) -> Callable[..., Path]:
+    """Bake with the given answers; fail with cookiecutter's own error when baking fails."""
+
+    def bake_with(**answers: object) -> Path:
+        result = cookies.bake(extra_context=answers)
+        assert result.exception is None, f"baking {answers} failed: {result.exception!r}"
+        return result.project_path
+
+    return bake_with

@@ -1,0 +1,164 @@
+"""Bake the template and check each project as its user would: it renders completely, parses,
+lints clean and passes its own test suite (a real worker, a real Redis, a real PostgreSQL)."""
+
+import re
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import DEFAULTS, project_venv, run, run_project_tests
+
+PYTHON_VERSIONS = DEFAULTS["python_version"]
+
+# Non-default answers, with the characters that break careless templates: quotes, apostrophes,
+# backslashes, non-ASCII letters.
+CUSTOM = {
+    "project_name": 'Zoë\'s "Nightly" Reports',
+    "description": 'Builds "reports" under C:\\jobs\\nightly; it\'s fine.',
+    "author_name": 'Ann "Nan" O\'Hara-Łukasiewicz',
+    "author_email": "ann@example.org",
+    "python_version": PYTHON_VERSIONS[1],
+    "queue_name": "reports.high",
+    "worker_concurrency": 3,
+    "timezone": "Europe/Berlin",
+}
+BAKES = {f"defaults-python{version}": {"python_version": version} for version in PYTHON_VERSIONS}
+BAKES["custom-answers"] = CUSTOM
+
+
+def generated_files(project: Path) -> list[Path]:
+    return sorted(path for path in project.rglob("*") if path.is_file() and "__pycache__" not in path.parts)
+
+
+def assert_fully_rendered(project: Path) -> None:
+    leftovers = [
+        str(path.relative_to(project))
+        for path in generated_files(project)
+        if re.search(r"\{\{|\{%|\{#|cookiecutter\.", path.read_text(encoding="utf-8"))
+    ]
+    assert leftovers == [], f"unrendered Jinja in {leftovers}"
+
+
+def assert_parses(project: Path) -> None:
+    for path in generated_files(project):
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".py":
+            compile(text, str(path), "exec")
+        elif path.suffix in {".yaml", ".yml"}:
+            yaml.safe_load(text)
+        elif path.suffix == ".toml":
+            tomllib.loads(text)
+
+
+@pytest.mark.parametrize("answers", BAKES.values(), ids=BAKES.keys())
+def test_baked_project_lints_clean_and_passes_its_own_tests(
+    bake, answers: dict[str, object], redis_url: str, postgres_url: str
+) -> None:
+    project = bake(**answers)
+    assert_fully_rendered(project)
+    assert_parses(project)
+    ruff = [str(Path(__import__("sys").executable).parent / "ruff")]
+    run([*ruff, "check", "--no-cache", "."], project)
+    run([*ruff, "format", "--no-cache", "--check", "."], project)
+
+    bin_dir = project_venv(project, str(answers["python_version"]))
+    output = run_project_tests(project, bin_dir, redis_url, postgres_url)
+    summary = output.strip().splitlines()[-1]
+    assert re.fullmatch(r"\d+ passed in [\d.]+s( \(.*\))?", summary), summary
+
+
+def test_defaults_generate_exactly_the_files_the_readme_lists(bake) -> None:
+    project = bake()
+    files = {str(path.relative_to(project)) for path in generated_files(project)}
+    assert files == {
+        ".dockerignore",
+        ".env",
+        ".env.example",
+        ".gitignore",
+        "Dockerfile",
+        "README.md",
+        "compose.yaml",
+        "pyproject.toml",
+        "celery_tasks/__init__.py",
+        "celery_tasks/celery.py",
+        "celery_tasks/settings.py",
+        "celery_tasks/tasks/__init__.py",
+        "celery_tasks/tasks/fetch.py",
+        "celery_tasks/tasks/primes.py",
+        "tests/conftest.py",
+        "tests/test_settings.py",
+        "tests/test_tasks.py",
+        "tests/test_worker.py",
+    }
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    for name in files - {"celery_tasks/__init__.py"}:
+        top = name.split("/")[0] + "/" if name.startswith("tests/") else name
+        assert f"`{top}" in readme, f"README's file table does not mention {name}"
+
+
+def test_free_text_answers_reach_readme_and_pyproject_intact(bake) -> None:
+    project = bake(**CUSTOM)
+    metadata = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert metadata["description"] == CUSTOM["description"]
+    assert metadata["authors"] == [{"name": CUSTOM["author_name"], "email": CUSTOM["author_email"]}]
+    assert metadata["requires-python"] == f">={CUSTOM['python_version']}"
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    assert readme.startswith(f"# {CUSTOM['project_name']}\n\n{CUSTOM['description']}\n")
+
+
+def test_worker_consumes_the_prompted_queue_with_the_prompted_concurrency(bake) -> None:
+    project = bake(**CUSTOM)
+    command = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))["services"]["worker"]
+    assert command["command"][:4] == ["celery", "-A", "zoe_s_nightly_reports", "worker"]
+    assert "--queues=reports.high" in command["command"]
+    assert "--concurrency=${WORKER_CONCURRENCY:-3}" in command["command"]
+    assert "WORKER_CONCURRENCY=3\n" in (project / ".env").read_text(encoding="utf-8")
+    settings = (project / "zoe_s_nightly_reports" / "settings.py").read_text(encoding="utf-8")
+    assert 'task_default_queue = "reports.high"' in settings
+
+
+def test_compose_file_follows_the_production_rules(bake) -> None:
+    project = bake()
+    compose = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert "version" not in compose
+    assert set(services) == {"worker", "scheduler", "broker", "backend"}
+    assert services["broker"]["image"] == DEFAULTS["broker_image"]
+    assert services["backend"]["image"] == DEFAULTS["backend_image"]
+    assert set(compose["volumes"]) == {"broker-data", "backend-data"}
+    for name, service in services.items():
+        assert "container_name" not in service, f"{name}: container_name stops --scale"
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond localhost"
+        assert not service.get("image", "x:1").endswith(":latest"), name
+    for name in ("broker", "backend"):
+        assert services[name]["healthcheck"]["test"][0] == "CMD-SHELL"
+    for name in ("worker", "scheduler"):
+        assert services[name]["depends_on"] == {
+            "broker": {"condition": "service_healthy"},
+            "backend": {"condition": "service_healthy"},
+        }
+        assert services[name]["command"][:3] == ["celery", "-A", "celery_tasks"]
+    assert services["scheduler"]["command"][3] == "beat"
+    assert "--appendonly" in services["broker"]["command"]
+
+
+def test_every_bake_gets_its_own_secrets_in_a_private_env_file(bake) -> None:
+    envs = []
+    for _ in range(2):
+        project = bake()
+        env_file = project / ".env"
+        assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+        values = dict(
+            line.split("=", 1) for line in env_file.read_text(encoding="utf-8").splitlines() if "=" in line
+        )
+        envs.append(values)
+        for name in ("REDIS_PASSWORD", "POSTGRES_PASSWORD"):
+            assert re.fullmatch(r"[0-9a-f]{64}", values[name]), name
+        example = (project / ".env.example").read_text(encoding="utf-8")
+        assert "REDIS_PASSWORD=\n" in example and "POSTGRES_PASSWORD=\n" in example
+        assert ".env\n" in (project / ".gitignore").read_text(encoding="utf-8")
+    assert envs[0]["REDIS_PASSWORD"] != envs[1]["REDIS_PASSWORD"]
+    assert envs[0]["POSTGRES_PASSWORD"] != envs[1]["POSTGRES_PASSWORD"]
