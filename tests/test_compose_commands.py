@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from compose_env import read_env_file, service_command, service_environment
 from conftest import DEFAULTS, postgres_admin, project_venv, run, start_redis
 
 QUEUE = "verbatim.q"
-SLUG = "verbatim_check"
+# The slug names a PostgreSQL role and database: unique, so parallel runs on one server never meet.
+SLUG = f"verbatim_{uuid.uuid4().hex[:8]}"
 
 
 @contextlib.contextmanager
@@ -75,7 +77,7 @@ def stop(process: subprocess.Popen[bytes]) -> int:
 
 
 def test_worker_and_scheduler_commands_run_verbatim_to_stored_results(bake, tmp_path: Path) -> None:
-    project = bake(project_name="Verbatim Check", queue_name=QUEUE)
+    project = bake(project_name=SLUG, queue_name=QUEUE)
     compose = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))
     services = compose["services"]
     dotenv = read_env_file(project / ".env")
