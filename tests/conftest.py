@@ -16,7 +16,7 @@ import subprocess
 import time
 import tomllib
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -97,11 +97,47 @@ def fresh_database(name: str | None = None) -> Iterator[str]:
         admin.close()
 
 
+@contextlib.contextmanager
+def rabbitmq_vhost() -> Iterator[str]:
+    """A fresh virtual host on the local RabbitMQ, open to guest; yields its URL, deletes it after."""
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    with socket.socket() as sock:
+        reachable = sock.connect_ex(("127.0.0.1", 5672)) == 0
+    if rabbitmqctl is None or not reachable:
+        pytest.fail("RabbitMQ is not running on 127.0.0.1:5672: `bash .ci/run` starts it.", pytrace=False)
+    name = f"bake_{uuid.uuid4().hex[:12]}"
+    subprocess.run([rabbitmqctl, "-q", "add_vhost", name], check=True)
+    try:
+        subprocess.run(
+            [rabbitmqctl, "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"], check=True
+        )
+        yield f"amqp://guest:guest@127.0.0.1:5672/{name}"
+    finally:
+        subprocess.run([rabbitmqctl, "-q", "delete_vhost", name], check=True)
+
+
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty result database for one bake."""
-    with fresh_database() as url:
-        yield url
+def project_servers(redis_url: str) -> Iterator[Callable[[Mapping[str, object]], tuple[str, str | None]]]:
+    """Servers for one bake's own test suite, as its answers choose: (broker URL, result backend URL).
+
+    Redis is the private server, emptied first; RabbitMQ gets a fresh virtual host, PostgreSQL a
+    fresh database. No bake sees another's queues or results.
+    """
+    with contextlib.ExitStack() as cleanup:
+
+        def servers(answers: Mapping[str, object]) -> tuple[str, str | None]:
+            broker = answers.get("broker", DEFAULTS["broker"][0])
+            backend = answers.get("result_backend", DEFAULTS["result_backend"][0])
+            redis.Redis.from_url(redis_url).flushall()
+            broker_url = redis_url if broker == "redis" else cleanup.enter_context(rabbitmq_vhost())
+            backend_url = {
+                "postgresql": lambda: cleanup.enter_context(fresh_database()),
+                "redis": lambda: redis_url.removesuffix("/0") + "/1",
+                "none": lambda: None,
+            }[str(backend)]()
+            return broker_url, backend_url
+
+        yield servers
 
 
 def python_for(version: str) -> str:
@@ -153,9 +189,11 @@ def run(command: list[str], cwd: Path, env: dict[str, str] | None = None, timeou
     return output
 
 
-def run_project_tests(project: Path, bin_dir: Path, broker_url: str, backend_url: str) -> str:
+def run_project_tests(project: Path, bin_dir: Path, broker_url: str, backend_url: str | None) -> str:
     """Run the baked project's own test suite, as its README says, against the given servers."""
-    env = {**os.environ, "TEST_BROKER_URL": broker_url, "TEST_RESULT_BACKEND": backend_url}
+    env = {**os.environ, "TEST_BROKER_URL": broker_url}
+    if backend_url:
+        env["TEST_RESULT_BACKEND"] = backend_url
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     return run([str(bin_dir / "python"), "-m", "pytest", "-p", "no:cacheprovider", "-q"], project, env)
 

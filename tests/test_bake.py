@@ -1,8 +1,10 @@
 """Bake the template and check each project as its user would: it renders completely, parses,
 lints clean and passes its own test suite (a real worker, a real Redis, a real PostgreSQL)."""
 
+import itertools
 import re
 import stat
+import sys
 import tomllib
 from pathlib import Path
 
@@ -24,8 +26,33 @@ CUSTOM = {
     "worker_concurrency": 3,
     "timezone": "Europe/Berlin",
 }
-BAKES = {f"defaults-python{version}": {"python_version": version} for version in PYTHON_VERSIONS}
-BAKES["custom-answers"] = CUSTOM
+# Every combination of the options, generated from cookiecutter.json, with a readable id.
+OPTIONS = {
+    "broker": DEFAULTS["broker"],
+    "result_backend": DEFAULTS["result_backend"],
+    "use_flower": [False, True],
+}
+COMBINATIONS = {
+    "-".join(
+        f"{value}" if key != "use_flower" else ("flower" if value else "noflower")
+        for key, value in combo.items()
+    ): combo
+    for combo in (dict(zip(OPTIONS, values, strict=True)) for values in itertools.product(*OPTIONS.values()))
+}
+# Each offered Python once (the defaults bake in COMBINATIONS covers the first), and the custom answers.
+BAKES = {
+    **{name: {**combo, "python_version": PYTHON_VERSIONS[0]} for name, combo in COMBINATIONS.items()},
+    **{f"defaults-python{version}": {"python_version": version} for version in PYTHON_VERSIONS[1:]},
+    "custom-answers": CUSTOM,
+}
+# What each option value brings; a generated file may mention none of the words of an option not chosen.
+WORDS = {
+    ("broker", "redis"): ["redis"],
+    ("broker", "rabbitmq"): ["rabbitmq", "amqp"],
+    ("result_backend", "postgresql"): ["postgres", "psycopg", "sqlalchemy"],
+    ("result_backend", "redis"): ["redis"],
+    ("use_flower", True): ["flower"],
+}
 
 
 def generated_files(project: Path) -> list[Path]:
@@ -52,21 +79,45 @@ def assert_parses(project: Path) -> None:
             tomllib.loads(text)
 
 
+def expected_services(answers: dict[str, object]) -> set[str]:
+    services = {"worker", "scheduler", "broker"}
+    if answers.get("result_backend", OPTIONS["result_backend"][0]) != "none":
+        services.add("backend")
+    if answers.get("use_flower"):
+        services.add("flower")
+    return services
+
+
 @pytest.mark.parametrize("answers", BAKES.values(), ids=BAKES.keys())
 def test_baked_project_lints_clean_and_passes_its_own_tests(
-    bake, answers: dict[str, object], redis_url: str, postgres_url: str
+    bake, project_servers, answers: dict[str, object]
 ) -> None:
     project = bake(**answers)
     assert_fully_rendered(project)
     assert_parses(project)
-    ruff = [str(Path(__import__("sys").executable).parent / "ruff")]
-    run([*ruff, "check", "--no-cache", "."], project)
-    run([*ruff, "format", "--no-cache", "--check", "."], project)
+    tools = Path(sys.executable).parent
+    run([str(tools / "ruff"), "check", "--no-cache", "."], project)
+    run([str(tools / "ruff"), "format", "--no-cache", "--check", "."], project)
+    run([str(tools / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "compose.yaml"], project)
+    run([str(tools / "hadolint"), "Dockerfile"], project)
+    compose = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))
+    assert set(compose["services"]) == expected_services(answers)
 
     bin_dir = project_venv(project, str(answers["python_version"]))
-    output = run_project_tests(project, bin_dir, redis_url, postgres_url)
+    output = run_project_tests(project, bin_dir, *project_servers(answers))
     summary = output.strip().splitlines()[-1]
     assert re.fullmatch(r"\d+ passed in [\d.]+s( \(.*\))?", summary), summary
+
+
+@pytest.mark.parametrize("answers", COMBINATIONS.values(), ids=COMBINATIONS.keys())
+def test_nothing_mentions_an_option_that_was_not_chosen(bake, answers: dict[str, object]) -> None:
+    project = bake(**answers)
+    chosen = {word for (key, value), words in WORDS.items() if answers[key] == value for word in words}
+    unchosen = {word for words in WORDS.values() for word in words} - chosen
+    for path in generated_files(project):
+        text = path.read_text(encoding="utf-8").lower()
+        found = [word for word in unchosen if word in text]
+        assert found == [], f"{path.relative_to(project)} mentions {found}, which {answers} did not choose"
 
 
 def test_defaults_generate_exactly_the_files_the_readme_lists(bake) -> None:
@@ -119,30 +170,36 @@ def test_worker_consumes_the_prompted_queue_with_the_prompted_concurrency(bake) 
     assert 'task_default_queue = "reports.high"' in settings
 
 
-def test_compose_file_follows_the_production_rules(bake) -> None:
-    project = bake()
+@pytest.mark.parametrize("answers", COMBINATIONS.values(), ids=COMBINATIONS.keys())
+def test_compose_file_follows_the_production_rules(bake, answers: dict[str, object]) -> None:
+    project = bake(**answers)
     compose = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))
     services = compose["services"]
+    servers = {"broker", "backend"} & set(services)
     assert "version" not in compose
-    assert set(services) == {"worker", "scheduler", "broker", "backend"}
-    assert services["broker"]["image"] == DEFAULTS["broker_image"]
-    assert services["backend"]["image"] == DEFAULTS["backend_image"]
-    assert set(compose["volumes"]) == {"broker-data", "backend-data"}
+    # The image defaults follow the choices.
+    images = {"redis": "redis:", "rabbitmq": "rabbitmq:", "postgresql": "postgres:"}
+    assert services["broker"]["image"].startswith(images[str(answers["broker"])])
+    if "backend" in services:
+        assert services["backend"]["image"].startswith(images[str(answers["result_backend"])])
+    assert set(compose["volumes"]) == {f"{name}-data" for name in servers}
     for name, service in services.items():
         assert "container_name" not in service, f"{name}: container_name stops --scale"
         for port in service.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond localhost"
-        assert not service.get("image", "x:1").endswith(":latest"), name
-    for name in ("broker", "backend"):
-        assert services[name]["healthcheck"]["test"][0] == "CMD-SHELL"
-    for name in ("worker", "scheduler"):
-        assert services[name]["depends_on"] == {
-            "broker": {"condition": "service_healthy"},
-            "backend": {"condition": "service_healthy"},
-        }
+        assert ":" in service.get("image", "x:1") and not service.get("image", "").endswith(":latest"), name
+    for name in servers | ({"flower"} & set(services)):
+        assert services[name]["healthcheck"]["test"][0] in {"CMD", "CMD-SHELL"}, name
+    for name in {"worker", "scheduler", "flower"} & set(services):
         assert services[name]["command"][:3] == ["celery", "-A", "celery_tasks"]
+        assert services[name]["depends_on"]["broker"] == {"condition": "service_healthy"}
+    for name in ("worker", "scheduler"):
+        assert set(services[name]["depends_on"]) == servers
+        conditions = {dependency["condition"] for dependency in services[name]["depends_on"].values()}
+        assert conditions == {"service_healthy"}
     assert services["scheduler"]["command"][3] == "beat"
-    assert "--appendonly" in services["broker"]["command"]
+    if "flower" in services:
+        assert services["flower"]["ports"] == ["127.0.0.1:${FLOWER_HOST_PORT:-5555}:5555"]
 
 
 def test_every_bake_gets_its_own_secrets_in_a_private_env_file(bake) -> None:

@@ -1,12 +1,14 @@
-"""Fixtures shared by the tests. Nothing is mocked: the tests talk to a real Redis and PostgreSQL.
+"""Fixtures shared by the tests. Nothing is mocked: the tests talk to real servers.
 
-TEST_BROKER_URL and TEST_RESULT_BACKEND say where those are; the defaults are local servers.
-They are separate from CELERY_BROKER_URL / CELERY_RESULT_BACKEND so that the tests never touch
-the servers a shell happens to be configured for.
+TEST_BROKER_URL{% if cookiecutter.result_backend != "none" %} and TEST_RESULT_BACKEND say{% else %} says{% endif %} where they are; the defaults are local servers.
+They are separate from the CELERY_* variables so that the tests never touch the servers a shell
+happens to be configured for.
 """
 
 import contextlib
+{%- if cookiecutter.result_backend != "none" %}
 import json
+{%- endif %}
 import os
 import signal
 import subprocess
@@ -15,35 +17,50 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import {% if cookiecutter.result_backend != "none" %}Callable, {% endif %}Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+{%- if cookiecutter.result_backend != "none" %}
 from typing import Any
+{%- endif %}
 
 import pytest
+{%- if cookiecutter.result_backend == "redis" %}
+import redis
+{%- elif cookiecutter.result_backend == "postgresql" %}
 import sqlalchemy
+{%- endif %}
+{%- if cookiecutter.result_backend != "none" %}
 from celery.result import AsyncResult
+{%- endif %}
+from kombu import Connection
 
-BROKER_URL = os.getenv("TEST_BROKER_URL", "redis://127.0.0.1:6379/0")
+BROKER_URL = os.getenv("TEST_BROKER_URL", "{% if cookiecutter.broker == 'redis' %}redis://127.0.0.1:6379/0{% else %}amqp://guest:guest@127.0.0.1:5672//{% endif %}")
+{%- if cookiecutter.result_backend == "postgresql" %}
 RESULT_BACKEND = os.getenv("TEST_RESULT_BACKEND", "db+postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+{%- elif cookiecutter.result_backend == "redis" %}
+RESULT_BACKEND = os.getenv("TEST_RESULT_BACKEND", "redis://127.0.0.1:6379/1")
+{%- endif %}
 # settings.py reads these when the app is imported: set them before any test imports it.
 os.environ["CELERY_BROKER_URL"] = BROKER_URL
+{%- if cookiecutter.result_backend != "none" %}
 os.environ["CELERY_RESULT_BACKEND"] = RESULT_BACKEND
+{%- endif %}
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _redis_is_up() -> str | None:
-    import redis
-
+def _broker_problem() -> str | None:
     try:
-        redis.Redis.from_url(BROKER_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        return f"Redis is not reachable at {BROKER_URL} ({exc}).\n"
+        with Connection(BROKER_URL, connect_timeout=3) as connection:
+            connection.ensure_connection(max_retries=1)
+    except Exception as exc:  # whatever the failure, the broker is not usable
+        return f"The broker is not reachable at {BROKER_URL} ({exc.__class__.__name__}: {exc}).\n"
     return None
+{%- if cookiecutter.result_backend == "postgresql" %}
 
 
-def _postgres_is_up() -> str | None:
+def _backend_problem() -> str | None:
     try:
         engine = sqlalchemy.create_engine(RESULT_BACKEND.removeprefix("db+"))
         with engine.connect():
@@ -52,18 +69,26 @@ def _postgres_is_up() -> str | None:
     except sqlalchemy.exc.SQLAlchemyError as exc:
         return f"PostgreSQL is not reachable at {RESULT_BACKEND} ({exc.__class__.__name__}: {exc}).\n"
     return None
+{%- elif cookiecutter.result_backend == "redis" %}
+
+
+def _backend_problem() -> str | None:
+    try:
+        redis.Redis.from_url(RESULT_BACKEND, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        return f"The result Redis is not reachable at {RESULT_BACKEND} ({exc}).\n"
+    return None
+{%- endif %}
 
 
 @pytest.fixture(scope="session")
 def services() -> None:
-    """Fail at once, saying how to fix it, when Redis or PostgreSQL is not running."""
-    problems = [p for p in (_redis_is_up(), _postgres_is_up()) if p]
+    """Fail at once, saying how to fix it, when a server the tests need is not running."""
+    problems = [p for p in [_broker_problem(){% if cookiecutter.result_backend != "none" %}, _backend_problem(){% endif %}] if p]
     if problems:
         pytest.fail(
-            "".join(problems)
-            + "Start them (for example `docker compose up -d broker backend` with ports published, or\n"
-            "`redis-server --daemonize yes` and your PostgreSQL service), or point TEST_BROKER_URL and\n"
-            "TEST_RESULT_BACKEND at running servers.",
+            "".join(problems) + "Start it on this machine (compose.yaml publishes no port), or point the\n"
+            "TEST_* variables named in tests/conftest.py at a running server.",
             pytrace=False,
         )
 
@@ -143,8 +168,11 @@ def web() -> Iterator[WebServer]:
     server.httpd.server_close()
 
 
+{%- if cookiecutter.result_backend == "postgresql" %}
+
+
 @pytest.fixture(scope="session")
-def result_row(services: None) -> Iterator[Callable[[AsyncResult], dict[str, Any]]]:
+def stored_result(services: None) -> Iterator[Callable[[AsyncResult], dict[str, Any]]]:
     """Wait for a task, then read its row from celery_taskmeta with SQL, as a person would."""
     engine = sqlalchemy.create_engine(RESULT_BACKEND.removeprefix("db+"))
 
@@ -158,3 +186,20 @@ def result_row(services: None) -> Iterator[Callable[[AsyncResult], dict[str, Any
 
     yield read
     engine.dispose()
+{%- elif cookiecutter.result_backend == "redis" %}
+
+
+@pytest.fixture(scope="session")
+def stored_result(services: None) -> Iterator[Callable[[AsyncResult], dict[str, Any]]]:
+    """Wait for a task, then read its key from Redis, as a person would with redis-cli."""
+    client = redis.Redis.from_url(RESULT_BACKEND)
+
+    def read(result: AsyncResult) -> dict[str, Any]:
+        result.get(timeout=60, propagate=False)
+        key = f"celery-task-meta-{result.id}"
+        meta: dict[str, Any] = json.loads(client.get(key) or b"null")
+        return {**meta, "ttl": client.ttl(key)}
+
+    yield read
+    client.close()
+{%- endif %}

@@ -29,8 +29,20 @@ def test_the_app_uses_every_setting() -> None:
         assert app.conf[name] == getattr(settings, name), name
 
 
+{%- if cookiecutter.broker == "redis" %}
+
+
 def test_the_visibility_timeout_exceeds_the_hard_time_limit() -> None:
     assert settings.broker_transport_options["visibility_timeout"] > settings.task_time_limit
+{%- else %}
+
+
+def test_rabbitmq_confirms_publishes_into_a_durable_queue() -> None:
+    assert settings.broker_transport_options["confirm_publish"] is True
+    queue = app.amqp.queues[settings.task_default_queue]
+    assert queue.durable
+    assert not queue.auto_delete
+{%- endif %}
 
 
 def test_a_missing_broker_url_stops_the_app_at_start_up() -> None:

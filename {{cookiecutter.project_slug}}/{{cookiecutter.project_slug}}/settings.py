@@ -10,7 +10,9 @@ from datetime import timedelta
 
 # Connection URLs carry passwords: no defaults, so a missing one stops the process at start-up.
 broker_url = os.environ["CELERY_BROKER_URL"]
+{%- if cookiecutter.result_backend != "none" %}
 result_backend = os.environ["CELERY_RESULT_BACKEND"]
+{%- endif %}
 
 timezone = os.getenv("CELERY_TIMEZONE", "{{ cookiecutter.timezone }}")
 enable_utc = True
@@ -34,7 +36,7 @@ worker_prefetch_multiplier = 1
 # A task gets SoftTimeLimitExceeded at the soft limit (time to clean up); its process dies at the hard one.
 task_soft_time_limit = int(os.getenv("CELERY_TASK_SOFT_TIME_LIMIT", "270"))
 task_time_limit = int(os.getenv("CELERY_TASK_TIME_LIMIT", "300"))
-
+{% if cookiecutter.broker == "redis" %}
 # Redis redelivers a message nobody acked after the visibility timeout. It must exceed the hard time
 # limit and every countdown/ETA, or a task still running (or waiting) is delivered a second time.
 # The restore sweep runs every unacked_restore_interval seconds (throttle 1: no skipped sweeps).
@@ -43,17 +45,39 @@ broker_transport_options = {
     "unacked_restore_interval": 10,
     "unacked_restore_throttle": 1,
 }
+{%- else %}
+# RabbitMQ confirms each published task once it is stored: without confirms a send can drop silently.
+# Queues are durable and messages persistent (Celery's defaults), so they survive a broker restart.
+broker_transport_options = {"confirm_publish": True}
+{%- endif %}
 # Keep retrying the broker while it starts or restarts, instead of exiting.
 broker_connection_retry_on_startup = True
 # On broker connection loss, cancel running acks_late tasks: they are redelivered anyway.
 worker_cancel_long_running_tasks_on_connection_loss = True
-
-# Retry storing a result while PostgreSQL is unreachable, instead of losing it.
+{% if cookiecutter.result_backend == "none" %}
+# No result backend: tasks store nothing, so nobody can wait on a result.
+task_ignore_result = True
+{%- else %}
+# Retry storing a result while the backend is unreachable, instead of losing it.
 result_backend_always_retry = True
-# Store task name, args, worker and queue with each result: what you look for in celery_taskmeta.
+# Store task name, args, worker and queue with each result: what you look for when a task misbehaves.
 result_extended = True
+{%- endif %}
+{%- if cookiecutter.result_backend == "postgresql" %}
 # Results older than this are deleted by beat's built-in celery.backend_cleanup task (daily, 04:00).
 result_expires = timedelta(days=int(os.getenv("CELERY_RESULT_EXPIRES_DAYS", "7")))
+{%- elif cookiecutter.result_backend == "redis" %}
+# Results expire in Redis after this long (a key TTL: no cleanup task needed).
+result_expires = timedelta(days=int(os.getenv("CELERY_RESULT_EXPIRES_DAYS", "1")))
+# The Redis result backend uses a visibility timeout too (for chords); keep it above the hard limit.
+result_backend_transport_options = {"visibility_timeout": int(os.getenv("CELERY_VISIBILITY_TIMEOUT", "600"))}
+{%- endif %}
+{%- if cookiecutter.use_flower %}
+
+# Events let Flower show tasks as they are sent, start and finish.
+worker_send_task_events = True
+task_send_sent_event = True
+{%- endif %}
 
 # Periodic tasks, sent by the one `celery beat` process (the scheduler service).
 beat_schedule = {
