@@ -172,11 +172,11 @@ def web() -> Iterator[WebServer]:
 
 
 @pytest.fixture(scope="session")
-def stored_result(services: None) -> Iterator[Callable[[AsyncResult], dict[str, Any]]]:
+def stored_result(services: None) -> Iterator[Callable[[AsyncResult[Any]], dict[str, Any]]]:
     """Wait for a task, then read its row from celery_taskmeta with SQL, as a person would."""
     engine = sqlalchemy.create_engine(RESULT_BACKEND.removeprefix("db+"))
 
-    def read(result: AsyncResult) -> dict[str, Any]:
+    def read(result: AsyncResult[Any]) -> dict[str, Any]:
         result.get(timeout=60, propagate=False)
         query = "SELECT status, result, name, queue, retries FROM celery_taskmeta WHERE task_id = :id"
         with engine.connect() as connection:
@@ -190,11 +190,11 @@ def stored_result(services: None) -> Iterator[Callable[[AsyncResult], dict[str, 
 
 
 @pytest.fixture(scope="session")
-def stored_result(services: None) -> Iterator[Callable[[AsyncResult], dict[str, Any]]]:
+def stored_result(services: None) -> Iterator[Callable[[AsyncResult[Any]], dict[str, Any]]]:
     """Wait for a task, then read its key from Redis, as a person would with redis-cli."""
     client = redis.Redis.from_url(RESULT_BACKEND)
 
-    def read(result: AsyncResult) -> dict[str, Any]:
+    def read(result: AsyncResult[Any]) -> dict[str, Any]:
         result.get(timeout=60, propagate=False)
         key = f"celery-task-meta-{result.id}"
         meta: dict[str, Any] = json.loads(client.get(key) or b"null")

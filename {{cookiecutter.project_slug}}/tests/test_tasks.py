@@ -2,6 +2,7 @@
 
 import pytest
 import requests
+from conftest import WebServer
 
 from {{ cookiecutter.project_slug }}.tasks import fetch, primes
 
@@ -17,21 +18,23 @@ def test_count_primes_refuses_a_limit_outside_its_memory_bound(limit: int) -> No
         primes.count_primes(limit)
 
 
-def test_fetch_url_returns_status_and_size(web) -> None:
+def test_fetch_url_returns_status_and_size(web: WebServer) -> None:
     assert fetch.fetch_url(f"{web.url}/ok") == {"url": f"{web.url}/ok", "status": 200, "bytes": 5}
 
 
-def test_fetch_url_fails_on_a_client_error(web) -> None:
+def test_fetch_url_fails_on_a_client_error(web: WebServer) -> None:
     with pytest.raises(requests.HTTPError, match="404"):
         fetch.fetch_url(f"{web.url}/missing")
 
 
-def test_fetch_url_treats_a_server_error_as_transient(web) -> None:
+def test_fetch_url_treats_a_server_error_as_transient(web: WebServer) -> None:
     with pytest.raises(fetch.TransientHTTPError, match="503"):
         fetch.fetch_url(f"{web.url}/flaky/1/unit")
 
 
-def test_fetch_url_gives_up_when_the_server_is_too_slow(web, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fetch_url_gives_up_when_the_server_is_too_slow(
+    web: WebServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(fetch, "READ_TIMEOUT", 0.2)
     with pytest.raises(requests.ReadTimeout):
         fetch.fetch_url(f"{web.url}/slow/2")

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from celery.result import AsyncResult
+from conftest import WebServer
 
 from {{ cookiecutter.project_slug }}.tasks.fetch import fetch_url
 from {{ cookiecutter.project_slug }}.tasks.primes import MAX_LIMIT, count_primes
@@ -13,7 +14,7 @@ from {{ cookiecutter.project_slug }}.tasks.primes import MAX_LIMIT, count_primes
 pytestmark = pytest.mark.usefixtures("worker")
 
 QUEUE = "{{ cookiecutter.queue_name }}"
-StoredResult = Callable[[AsyncResult], dict[str, Any]]
+StoredResult = Callable[[AsyncResult[Any]], dict[str, Any]]
 
 
 def test_count_primes_runs_on_the_worker_and_stores_its_result(stored_result: StoredResult) -> None:
@@ -34,21 +35,25 @@ def test_count_primes_is_stopped_by_its_soft_time_limit(stored_result: StoredRes
     assert stored["result"]["exc_type"] == "SoftTimeLimitExceeded"
 
 
-def test_fetch_url_runs_on_the_worker_and_stores_its_result(web, stored_result: StoredResult) -> None:
+def test_fetch_url_runs_on_the_worker_and_stores_its_result(
+    web: WebServer, stored_result: StoredResult
+) -> None:
     stored = stored_result(fetch_url.delay(f"{web.url}/ok"))
     assert stored["status"] == "SUCCESS"
     assert stored["result"] == {"url": f"{web.url}/ok", "status": 200, "bytes": 5}
     assert stored["queue"] == QUEUE
 
 
-def test_fetch_url_retries_a_transient_error_until_it_succeeds(web, stored_result: StoredResult) -> None:
+def test_fetch_url_retries_a_transient_error_until_it_succeeds(
+    web: WebServer, stored_result: StoredResult
+) -> None:
     stored = stored_result(fetch_url.delay(f"{web.url}/flaky/2/worker"))
     assert stored["status"] == "SUCCESS"
     assert stored["retries"] == 2
     assert web.hits["/flaky/2/worker"] == 3
 
 
-def test_fetch_url_does_not_retry_a_client_error(web, stored_result: StoredResult) -> None:
+def test_fetch_url_does_not_retry_a_client_error(web: WebServer, stored_result: StoredResult) -> None:
     stored = stored_result(fetch_url.delay(f"{web.url}/missing?worker"))
     assert stored["status"] == "FAILURE"
     assert stored["result"]["exc_type"] == "HTTPError"
@@ -62,6 +67,8 @@ With no result backend there is nothing to read back: the tests count what the w
 
 import time
 from collections.abc import Callable
+
+from conftest import WebServer
 
 from {{ cookiecutter.project_slug }}.celery import app
 from {{ cookiecutter.project_slug }}.tasks.fetch import fetch_url
@@ -77,8 +84,8 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
 
 def tasks_run(worker: str, name: str) -> int:
     """How many times the worker has run the task `name` (its `inspect stats` total)."""
-    stats = app.control.inspect(destination=[worker], timeout=2).stats() or {}
-    return int(stats.get(worker, {}).get("total", {}).get(name, 0))
+    stats = (app.control.inspect(destination=[worker], timeout=2).stats() or {}).get(worker)
+    return stats["total"].get(name, 0) if stats else 0
 
 
 def test_count_primes_runs_on_the_worker(worker: str) -> None:
@@ -88,17 +95,17 @@ def test_count_primes_runs_on_the_worker(worker: str) -> None:
     wait_until(lambda: tasks_run(worker, name) == before + 1)
 
 
-def test_fetch_url_runs_on_the_worker(worker: str, web) -> None:
+def test_fetch_url_runs_on_the_worker(worker: str, web: WebServer) -> None:
     fetch_url.delay(f"{web.url}/ok?worker")
     wait_until(lambda: web.hits["/ok?worker"] == 1)
 
 
-def test_fetch_url_retries_a_transient_error_until_it_succeeds(worker: str, web) -> None:
+def test_fetch_url_retries_a_transient_error_until_it_succeeds(worker: str, web: WebServer) -> None:
     fetch_url.delay(f"{web.url}/flaky/2/worker")
     wait_until(lambda: web.hits["/flaky/2/worker"] == 3)
 
 
-def test_fetch_url_does_not_retry_a_client_error(worker: str, web) -> None:
+def test_fetch_url_does_not_retry_a_client_error(worker: str, web: WebServer) -> None:
     fetch_url.delay(f"{web.url}/missing?worker")
     wait_until(lambda: web.hits["/missing?worker"] == 1)
     time.sleep(3)  # a retry would come within about a second (retry_backoff)
