@@ -1,0 +1,156 @@
+"""Bake the template and check the generated project's tooling as its user and its CI would use it:
+the Makefile's tasks, mypy in strict mode, the pre-commit hooks and the GitHub Actions workflow."""
+
+import os
+import re
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from conftest import DEFAULTS, project_venv, run
+from test_bake import BAKES, COMBINATIONS
+
+Bake = Callable[..., Path]
+TOOLS = Path(sys.executable).parent
+WORKFLOW = ".github/workflows/ci.yml"
+# Each task the generated Makefile must offer, and a command its dry run must show.
+TARGETS = {
+    "help": "grep",
+    "install": "pip install",
+    "lint": "ruff format --check",
+    "format": "ruff format",
+    "typecheck": "mypy",
+    "test": "pytest",
+    "check": "mypy",
+    "up": "docker compose up --build",
+}
+# What CI runs: the same targets, in this order.
+CI_TARGETS = ["install", "lint", "typecheck", "test"]
+# A server's port as the tests' URLs name it.
+DEFAULT_PORTS = {"redis": 6379, "amqp": 5672, "db+postgresql+psycopg2": 5432}
+
+
+def workflow_job(project: Path) -> dict[str, Any]:
+    workflow = yaml.safe_load((project / WORKFLOW).read_text(encoding="utf-8"))
+    jobs: dict[str, dict[str, Any]] = workflow["jobs"]
+    assert list(jobs) == ["check"]
+    return jobs["check"]
+
+
+def published_ports(service: dict[str, Any]) -> set[int]:
+    return {int(str(mapping).split(":")[0]) for mapping in service.get("ports", [])}
+
+
+@pytest.mark.parametrize("answers", COMBINATIONS.values(), ids=COMBINATIONS.keys())
+def test_workflow_is_valid_and_starts_exactly_the_chosen_servers(bake: Bake, answers: dict[str, Any]) -> None:
+    project = bake(**answers)
+    for schema in ("vendor.github-workflows", "custom.github-workflows-require-timeout"):
+        run([str(TOOLS / "check-jsonschema"), "--builtin-schema", schema, WORKFLOW], project)
+    job = workflow_job(project)
+    services: dict[str, dict[str, Any]] = job["services"]
+    compose = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))["services"]
+    expected = {"broker"} | ({"backend"} if answers["result_backend"] != "none" else set())
+    assert set(services) == expected
+    for name, service in services.items():
+        # The answers' images, as compose.yaml uses them.
+        assert service["image"] == compose[name]["image"], name
+        assert "--health-cmd" in service["options"], f"{name} has no health check: jobs would start early"
+
+    # The tests find each server where the job's TEST_* variables say; those ports are published.
+    env: dict[str, str] = job["env"]
+    broker = urlsplit(env["TEST_BROKER_URL"])
+    assert broker.scheme == {"redis": "redis", "rabbitmq": "amqp"}[answers["broker"]]
+    assert (broker.port or DEFAULT_PORTS[broker.scheme]) in published_ports(services["broker"])
+    if answers["broker"] == "rabbitmq":
+        # RabbitMQ refuses guest from anywhere but localhost: the job brings its own user.
+        credentials = services["broker"]["env"]
+        assert (broker.username, broker.password) == (
+            credentials["RABBITMQ_DEFAULT_USER"],
+            credentials["RABBITMQ_DEFAULT_PASS"],
+        )
+        assert broker.username != "guest"
+    if answers["result_backend"] == "none":
+        assert "TEST_RESULT_BACKEND" not in env
+    else:
+        backend = urlsplit(env["TEST_RESULT_BACKEND"])
+        scheme = {"redis": "redis", "postgresql": "db+postgresql+psycopg2"}[answers["result_backend"]]
+        assert backend.scheme == scheme
+        assert (backend.port or DEFAULT_PORTS[scheme]) in published_ports(services["backend"])
+        if answers["result_backend"] == "postgresql":
+            assert backend.password == services["backend"]["env"]["POSTGRES_PASSWORD"]
+    all_ports = [port for service in services.values() for port in published_ports(service)]
+    assert len(all_ports) == len(set(all_ports)), f"two services publish the same port: {all_ports}"
+
+    # The job calls the same make targets people do, after the pinned actions.
+    steps: list[dict[str, Any]] = job["steps"]
+    assert [step.get("uses") for step in steps[:2]] == ["actions/checkout@v4", "actions/setup-python@v5"]
+    assert steps[1]["with"]["python-version"] == answers.get("python_version", DEFAULTS["python_version"][0])
+    assert [step["run"] for step in steps[2:]] == [f"make {target}" for target in CI_TARGETS]
+
+
+def test_workflow_follows_the_answered_python_and_images(bake: Bake) -> None:
+    answers = {"python_version": "3.11", "broker_image": "redis:7.2.5-alpine", "result_backend": "redis"}
+    project = bake(**answers, backend_image="redis:7.2.4-alpine")
+    job = workflow_job(project)
+    assert job["steps"][1]["with"]["python-version"] == "3.11"
+    assert job["services"]["broker"]["image"] == "redis:7.2.5-alpine"
+    assert job["services"]["backend"]["image"] == "redis:7.2.4-alpine"
+    mypy = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mypy"]
+    assert mypy["python_version"] == "3.11"
+
+
+@pytest.mark.parametrize("answers", COMBINATIONS.values(), ids=COMBINATIONS.keys())
+def test_make_lists_every_task_with_its_description_and_dry_runs_it(
+    bake: Bake, answers: dict[str, Any]
+) -> None:
+    project = bake(**answers)
+    for output in (run(["make"], project), run(["make", "help"], project)):
+        listed = dict(re.findall(r"^\s+make (\S+)\s+(\S.*)$", output, flags=re.MULTILINE))
+        assert set(TARGETS) <= set(listed), output
+        assert all(listed.values()), output
+    for target, command in TARGETS.items():
+        assert command in run(["make", "-n", target], project), target
+    dry_check = run(["make", "-n", "check"], project)
+    for command in ("ruff check", "ruff format --check", "mypy", "pytest"):
+        assert command in dry_check
+
+
+@pytest.mark.parametrize("answers", COMBINATIONS.values(), ids=COMBINATIONS.keys())
+def test_pre_commit_runs_ruff_and_mypy_from_the_projects_environment(
+    bake: Bake, answers: dict[str, Any]
+) -> None:
+    project = bake(**answers)
+    config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+    assert [repo["repo"] for repo in config["repos"]] == ["local"]
+    assert set(hooks) == {"ruff-check", "ruff-format", "mypy"}
+    for hook in hooks.values():
+        assert {"id", "name", "entry", "language"} <= set(hook)
+        assert hook["language"] == "system"
+        assert hook["entry"].startswith(".venv/bin/"), "hooks use the tools make install installed"
+    assert hooks["mypy"]["pass_filenames"] is False
+
+
+@pytest.mark.parametrize("answers", BAKES.values(), ids=BAKES.keys())
+def test_lint_typecheck_and_commit_hooks_pass_right_after_generation(
+    bake: Bake, answers: dict[str, Any], tmp_path: Path
+) -> None:
+    """`make lint typecheck` and `pre-commit run --all-files`, as a person runs them after `make install`
+    (its .venv is the shared virtualenv with this project's dependencies)."""
+    project = bake(**answers)
+    bin_dir = project_venv(project, str(answers["python_version"]))
+    (project / ".venv").symlink_to(bin_dir.parent, target_is_directory=True)
+    output = run(["make", "lint", "typecheck"], project)
+    assert re.search(r"^Success: no issues found in \d+ source files$", output, flags=re.MULTILINE), output
+
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit")}
+    run([str(bin_dir / "pre-commit"), "validate-config", ".pre-commit-config.yaml"], project, env)
+    run(["git", "init", "--quiet"], project)
+    run(["git", "add", "--all"], project)
+    hooks = run([str(bin_dir / "pre-commit"), "run", "--all-files", "--color=never"], project, env)
+    assert len(re.findall(r"\.Passed$", hooks, flags=re.MULTILINE)) == 3, hooks
