@@ -14,9 +14,10 @@ $(VENV)/ready: requirements-dev.txt
 project: $(VENV)/ready ## render a project from your answers into ./out
 	$(VENV)/bin/cookiecutter . --output-dir out
 
-lint: $(VENV)/ready ## ruff on the template's own code (hooks, tests)
+lint: $(VENV)/ready ## ruff and mypy (strict) on the template's own code (hooks, tests)
 	$(VENV)/bin/ruff check hooks tests
 	$(VENV)/bin/ruff format --check hooks tests
+	$(VENV)/bin/mypy
 
 test: lint ## lint, then every template test (needs Redis and PostgreSQL: bash .ci/run starts them)
 	$(VENV)/bin/pytest --numprocesses 2

@@ -29,6 +29,9 @@ TEMPLATE = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.getenv("TEMPLATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 VENVS = TEMPLATE / ".bake-venvs"
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
+# The fixtures' types, for the tests' annotations: bake(**answers), project_servers(answers).
+Bake = Callable[..., Path]
+ProjectServers = Callable[[Mapping[str, object]], tuple[str, str | None]]
 
 
 def free_port() -> int:
@@ -117,7 +120,7 @@ def rabbitmq_vhost() -> Iterator[str]:
 
 
 @pytest.fixture
-def project_servers(redis_url: str) -> Iterator[Callable[[Mapping[str, object]], tuple[str, str | None]]]:
+def project_servers(redis_url: str) -> Iterator[ProjectServers]:
     """Servers for one bake's own test suite, as its answers choose: (broker URL, result backend URL).
 
     Redis is the private server, emptied first; RabbitMQ gets a fresh virtual host, PostgreSQL a
@@ -130,11 +133,12 @@ def project_servers(redis_url: str) -> Iterator[Callable[[Mapping[str, object]],
             backend = answers.get("result_backend", DEFAULTS["result_backend"][0])
             redis.Redis.from_url(redis_url).flushall()
             broker_url = redis_url if broker == "redis" else cleanup.enter_context(rabbitmq_vhost())
-            backend_url = {
+            backend_urls: dict[str, Callable[[], str | None]] = {
                 "postgresql": lambda: cleanup.enter_context(fresh_database()),
                 "redis": lambda: redis_url.removesuffix("/0") + "/1",
                 "none": lambda: None,
-            }[str(backend)]()
+            }
+            backend_url = backend_urls[str(backend)]()
             return broker_url, backend_url
 
         yield servers
@@ -199,12 +203,12 @@ def run_project_tests(project: Path, bin_dir: Path, broker_url: str, backend_url
 
 
 @pytest.fixture
-def bake(cookies: Cookies) -> Callable[..., Path]:
+def bake(cookies: Cookies) -> Bake:
     """Bake with the given answers; fail with cookiecutter's own error when baking fails."""
 
     def bake_with(**answers: object) -> Path:
         result = cookies.bake(extra_context=answers)
         assert result.exception is None, f"baking {answers} failed: {result.exception!r}"
-        return result.project_path
+        return Path(result.project_path)
 
     return bake_with

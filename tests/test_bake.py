@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DEFAULTS, project_venv, run, run_project_tests
+from conftest import DEFAULTS, Bake, ProjectServers, project_venv, run, run_project_tests
 
 PYTHON_VERSIONS = DEFAULTS["python_version"]
 
@@ -90,7 +90,7 @@ def expected_services(answers: dict[str, object]) -> set[str]:
 
 @pytest.mark.parametrize("answers", BAKES.values(), ids=BAKES.keys())
 def test_baked_project_lints_clean_and_passes_its_own_tests(
-    bake, project_servers, answers: dict[str, object]
+    bake: Bake, project_servers: ProjectServers, answers: dict[str, object]
 ) -> None:
     project = bake(**answers)
     assert_fully_rendered(project)
@@ -110,7 +110,7 @@ def test_baked_project_lints_clean_and_passes_its_own_tests(
 
 
 @pytest.mark.parametrize("answers", COMBINATIONS.values(), ids=COMBINATIONS.keys())
-def test_nothing_mentions_an_option_that_was_not_chosen(bake, answers: dict[str, object]) -> None:
+def test_nothing_mentions_an_option_that_was_not_chosen(bake: Bake, answers: dict[str, object]) -> None:
     project = bake(**answers)
     chosen = {word for (key, value), words in WORDS.items() if answers[key] == value for word in words}
     unchosen = {word for words in WORDS.values() for word in words} - chosen
@@ -120,7 +120,7 @@ def test_nothing_mentions_an_option_that_was_not_chosen(bake, answers: dict[str,
         assert found == [], f"{path.relative_to(project)} mentions {found}, which {answers} did not choose"
 
 
-def test_defaults_generate_exactly_the_files_the_readme_lists(bake) -> None:
+def test_defaults_generate_exactly_the_files_the_readme_lists(bake: Bake) -> None:
     project = bake()
     files = {str(path.relative_to(project)) for path in generated_files(project)}
     assert files == {
@@ -152,7 +152,7 @@ def test_defaults_generate_exactly_the_files_the_readme_lists(bake) -> None:
         assert f"`{top}" in readme, f"README's file table does not mention {name}"
 
 
-def test_free_text_answers_reach_readme_and_pyproject_intact(bake) -> None:
+def test_free_text_answers_reach_readme_and_pyproject_intact(bake: Bake) -> None:
     project = bake(**CUSTOM)
     metadata = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert metadata["description"] == CUSTOM["description"]
@@ -162,7 +162,7 @@ def test_free_text_answers_reach_readme_and_pyproject_intact(bake) -> None:
     assert readme.startswith(f"# {CUSTOM['project_name']}\n\n{CUSTOM['description']}\n")
 
 
-def test_worker_consumes_the_prompted_queue_with_the_prompted_concurrency(bake) -> None:
+def test_worker_consumes_the_prompted_queue_with_the_prompted_concurrency(bake: Bake) -> None:
     project = bake(**CUSTOM)
     command = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))["services"]["worker"]
     assert command["command"][:4] == ["celery", "-A", "zoe_s_nightly_reports", "worker"]
@@ -174,7 +174,7 @@ def test_worker_consumes_the_prompted_queue_with_the_prompted_concurrency(bake) 
 
 
 @pytest.mark.parametrize("answers", COMBINATIONS.values(), ids=COMBINATIONS.keys())
-def test_compose_file_follows_the_production_rules(bake, answers: dict[str, object]) -> None:
+def test_compose_file_follows_the_production_rules(bake: Bake, answers: dict[str, object]) -> None:
     project = bake(**answers)
     compose = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))
     services = compose["services"]
@@ -205,7 +205,7 @@ def test_compose_file_follows_the_production_rules(bake, answers: dict[str, obje
         assert services["flower"]["ports"] == ["127.0.0.1:${FLOWER_HOST_PORT:-5555}:5555"]
 
 
-def test_every_bake_gets_its_own_secrets_in_a_private_env_file(bake) -> None:
+def test_every_bake_gets_its_own_secrets_in_a_private_env_file(bake: Bake) -> None:
     envs = []
     for _ in range(2):
         project = bake()

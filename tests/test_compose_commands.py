@@ -14,11 +14,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import yaml
 from compose_env import read_env_file, service_command, service_environment
-from conftest import DEFAULTS, postgres_admin, project_venv, run, start_redis
+from conftest import DEFAULTS, Bake, postgres_admin, project_venv, run, start_redis
 
 QUEUE = "verbatim.q"
 # The slug names a PostgreSQL role and database: unique, so parallel runs on one server never meet.
@@ -47,11 +48,17 @@ def generated_database(env: dict[str, str]) -> Iterator[None]:
         admin.close()
 
 
-def wait_for_row(env: dict[str, str], query: str, params: tuple[object, ...], timeout: float) -> tuple:
+def wait_for_row(
+    env: dict[str, str], query: str, params: tuple[object, ...], timeout: float
+) -> tuple[Any, ...]:
     """Poll PostgreSQL, as the generated role, until `query` returns a row."""
     deadline = time.monotonic() + timeout
-    credentials = {"user": env["POSTGRES_USER"], "password": env["POSTGRES_PASSWORD"]}
-    connection = psycopg2.connect(host="127.0.0.1", dbname=env["POSTGRES_DB"], **credentials)
+    connection = psycopg2.connect(
+        host="127.0.0.1",
+        dbname=env["POSTGRES_DB"],
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"],
+    )
     connection.autocommit = True
     try:
         while time.monotonic() < deadline:
@@ -76,7 +83,7 @@ def stop(process: subprocess.Popen[bytes]) -> int:
         return process.wait()
 
 
-def test_worker_and_scheduler_commands_run_verbatim_to_stored_results(bake, tmp_path: Path) -> None:
+def test_worker_and_scheduler_commands_run_verbatim_to_stored_results(bake: Bake, tmp_path: Path) -> None:
     project = bake(project_name=SLUG, queue_name=QUEUE)
     compose = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))
     services = compose["services"]
@@ -131,7 +138,7 @@ def test_worker_and_scheduler_commands_run_verbatim_to_stored_results(bake, tmp_
             assert (status, json.loads(result)) == ("SUCCESS", 9592)
 
             for process in processes:
-                assert process.poll() is None, f"{process.args} exited early"
+                assert process.poll() is None, f"{process.args!r} exited early"
             assert [stop(process) for process in processes] == [0, 0]
     finally:
         for process in processes:

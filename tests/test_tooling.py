@@ -5,17 +5,15 @@ import os
 import re
 import sys
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from conftest import DEFAULTS, project_venv, run
+from conftest import DEFAULTS, Bake, project_venv, run
 from test_bake import BAKES, COMBINATIONS
 
-Bake = Callable[..., Path]
 TOOLS = Path(sys.executable).parent
 WORKFLOW = ".github/workflows/ci.yml"
 # Each task the generated Makefile must offer, and a command its dry run must show.
