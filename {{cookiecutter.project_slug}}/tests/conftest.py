@@ -197,7 +197,9 @@ def stored_result(services: None) -> Iterator[Callable[[AsyncResult[Any]], dict[
     def read(result: AsyncResult[Any]) -> dict[str, Any]:
         result.get(timeout=60, propagate=False)
         key = f"celery-task-meta-{result.id}"
-        meta: dict[str, Any] = json.loads(client.get(key) or b"null")
+        stored = client.get(key)
+        assert isinstance(stored, bytes), f"no result under {key}"
+        meta: dict[str, Any] = json.loads(stored)
         return {**meta, "ttl": client.ttl(key)}
 
     yield read
