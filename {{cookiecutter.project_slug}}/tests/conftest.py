@@ -47,6 +47,9 @@ os.environ["CELERY_BROKER_URL"] = BROKER_URL
 os.environ["CELERY_RESULT_BACKEND"] = RESULT_BACKEND
 {%- endif %}
 
+# The worker started below touches its liveness file here, not in the shared /tmp/celery.alive.
+os.environ["LIVENESS_FILE"] = f"/tmp/{{ cookiecutter.project_slug }}-test-{uuid.uuid4().hex[:8]}.alive"  # noqa: S108
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
