@@ -120,7 +120,7 @@ def main() -> int:
     write_env(root)
     found = file_problems(root)
     compose_file = root / "compose.yaml"
-    if not found and compose_file.is_file():
+    if compose_file.is_file() and not any(p.startswith("compose.yaml: does not load") for p in found):
         compose = yaml.safe_load(compose_file.read_text(encoding="utf-8")) or {}
         found += compose_problems(compose, root)
         found += worker_problems(compose, ANSWERS["queue_name"], ANSWERS["worker_concurrency"])
