@@ -45,8 +45,8 @@ RULE_CASES = {
         ["", "My_App", "my-app", "2fast", "_private", "zoë", "class", "json", "celery", "tests", "s" * 29],
     ),
     "check_queue": (
-        ["default", "reports.high", "q-1_a", "Q" * 64],
-        ["", ".hidden", "my queue", "q;rm", "amq.tasks", "q" * 65, "ünï", "a/b"],
+        ["default", "reports.high", "q-1_a", "Q" * 41],
+        ["", ".hidden", "my queue", "q;rm", "amq.tasks", "q" * 42, "ünï", "a/b"],
     ),
     "check_concurrency": (["1", "2", "64"], ["0", "65", "-1", "two", "2.5", " 2", "", "007"]),
     "check_image": (
