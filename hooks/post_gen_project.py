@@ -31,6 +31,9 @@ def file_problems(root: Path) -> list[str]:
         name = path.relative_to(root)
         try:
             text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:  # a binary file: nothing to render or parse
+            continue
+        try:
             if any(opener in text for opener in JINJA):
                 found.append(f"{name}: unrendered Jinja ({', '.join(JINJA)}) is left in it.")
             if path.suffix == ".py":
@@ -39,7 +42,7 @@ def file_problems(root: Path) -> list[str]:
                 yaml.safe_load(text)
             elif path.suffix == ".toml":
                 tomllib.loads(text)
-        except (SyntaxError, ValueError, yaml.YAMLError) as exc:  # UnicodeDecodeError is a ValueError
+        except (SyntaxError, ValueError, yaml.YAMLError) as exc:
             found.append(f"{name}: does not load: {' '.join(str(exc).split())[:300]}")
     return found
 
@@ -126,7 +129,10 @@ def main() -> int:
         found += worker_problems(compose, ANSWERS["queue_name"], ANSWERS["worker_concurrency"])
     if found:
         why = "    A template bug your answers slipped past: please report it, with your answers."
-        print("\nThe generated project failed its checks and was removed:", file=sys.stderr)
+        print(
+            "\nThe generated project failed its checks (cookiecutter removes a folder it made):",
+            file=sys.stderr,
+        )
         print("".join(f"{problem}\n{why}\n" for problem in found), file=sys.stderr)
         return 1
     print(NEXT_STEPS.format(folder=shlex.quote(str(root))))

@@ -186,6 +186,7 @@ def test_post_gen_finds_files_that_do_not_load_or_hold_jinja(post: ModuleType, t
     (tmp_path / "bad.yaml").write_text("a: [1\n")
     (tmp_path / "bad.toml").write_text("a = \n")
     (tmp_path / "README.md").write_text("# {" + "{ cookiecutter.project_name }}\n")
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\xff{" + b"{")
     found = post.file_problems(tmp_path)
     assert [problem.split(":")[0] for problem in found] == ["README.md", "bad.toml", "bad.yaml", "pkg/bad.py"]
     assert "unrendered Jinja" in found[0]
