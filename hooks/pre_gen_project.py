@@ -108,6 +108,8 @@ def problems(answers: dict, offered: dict) -> list[str]:
         answer = answers.get(name)
         if name.startswith("_") or isinstance(answer, (dict, list, bool, type(None))):
             continue
+        if name == "backend_image" and answers.get("result_backend") == "none":
+            continue  # no backend service: its image is never used
         value = str(answer)
         shown = repr(value if len(value) <= 60 else value[:60] + "...")
         choices = offered.get(name)

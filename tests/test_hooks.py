@@ -10,8 +10,14 @@ import yaml
 from conftest import DEFAULTS, TEMPLATE
 from cookiecutter.environment import StrictEnvironment
 
+# The default answers as cookiecutter renders them: first choices, derived values filled in.
 ANSWERS = {name: value for name, value in DEFAULTS.items() if not name.startswith("_")}
-ANSWERS |= {"project_slug": "celery_tasks", "python_version": DEFAULTS["python_version"][0]}
+ANSWERS |= {name: value[0] for name, value in ANSWERS.items() if isinstance(value, list)}
+ANSWERS |= {
+    "project_slug": "celery_tasks",
+    "broker_image": "redis:7.4.5-alpine",
+    "backend_image": "postgres:17.5-alpine",
+}
 TWO_LINES = re.compile(r"[a-z_]+: .+ [^\n]+\.\n    Allowed: [^\n]+")
 
 
@@ -139,6 +145,13 @@ def test_every_problem_is_two_lines_quoting_the_answer(
     [problem] = pre.problems({**ANSWERS, name: value}, DEFAULTS)
     assert TWO_LINES.fullmatch(problem), problem
     assert problem.startswith(f"{name}: {str(value)!r} {wrong}")
+
+
+def test_the_backend_image_is_not_checked_when_results_are_stored_nowhere(pre: ModuleType) -> None:
+    answers = {**ANSWERS, "result_backend": "none", "backend_image": "none"}
+    assert pre.problems(answers, DEFAULTS) == []
+    [problem] = pre.problems({**answers, "result_backend": "redis"}, DEFAULTS)
+    assert problem.startswith("backend_image: 'none' is not pinned")
 
 
 def test_all_problems_are_reported_at_once_in_prompt_order(pre: ModuleType) -> None:
