@@ -42,9 +42,9 @@ task_time_limit = int(os.getenv("CELERY_TASK_TIME_LIMIT", "25"))
 # worker that died come back. It must exceed the hard time limit plus any countdown/ETA, or a task
 # still running (or waiting) is delivered a second time; tests/test_settings.py checks every task.
 # The restore sweep runs every 10 s (throttle 1: no skipped sweeps), so a dead worker's tasks come
-# back within a minute: 45 s + at most 10 s.
+# back within a minute: 40 s + at most 10 s.
 broker_transport_options = {
-    "visibility_timeout": int(os.getenv("CELERY_VISIBILITY_TIMEOUT", "45")),
+    "visibility_timeout": int(os.getenv("CELERY_VISIBILITY_TIMEOUT", "40")),
     "unacked_restore_interval": 10,
     "unacked_restore_throttle": 1,
 }
@@ -61,8 +61,11 @@ worker_cancel_long_running_tasks_on_connection_loss = True
 # No result backend: tasks store nothing, so nobody can wait on a result.
 task_ignore_result = True
 {%- else %}
-# Retry storing a result while the backend is unreachable, instead of losing it.
+# Retry storing a result while the backend is unreachable, instead of losing it: with backoff
+# (10 ms doubling to 10 s), up to 15 times. The database backend gives up after 3 quick tries
+# unless the count is set; the task's hard time limit bounds the wait either way.
 result_backend_always_retry = True
+result_backend_max_retries = 15
 # Store task name, args, worker and queue with each result: what you look for when a task misbehaves.
 result_extended = True
 {%- endif %}
@@ -73,7 +76,7 @@ result_expires = timedelta(days=int(os.getenv("CELERY_RESULT_EXPIRES_DAYS", "7")
 # Results expire in Redis after this long (a key TTL: no cleanup task needed).
 result_expires = timedelta(days=int(os.getenv("CELERY_RESULT_EXPIRES_DAYS", "1")))
 # The Redis result backend uses a visibility timeout too (for chords); keep it above the hard limit.
-result_backend_transport_options = {"visibility_timeout": int(os.getenv("CELERY_VISIBILITY_TIMEOUT", "45"))}
+result_backend_transport_options = {"visibility_timeout": int(os.getenv("CELERY_VISIBILITY_TIMEOUT", "40"))}
 {%- endif %}
 {%- if cookiecutter.use_flower %}
 
