@@ -140,6 +140,8 @@ def test_defaults_generate_exactly_the_files_the_readme_lists(bake) -> None:
         "celery_tasks/tasks/fetch.py",
         "celery_tasks/tasks/primes.py",
         "tests/conftest.py",
+        "tests/drill_tasks.py",
+        "tests/test_drills.py",
         "tests/test_liveness.py",
         "tests/test_settings.py",
         "tests/test_tasks.py",
