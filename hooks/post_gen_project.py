@@ -1,13 +1,100 @@
-"""After generation: give the project its own secrets in .env, then say what to do next."""
+"""After generation: check what was rendered, give the project its own secrets, say what to do next."""
 
+import ast
 import json
 import secrets
+import shlex
 import sys
+import tomllib
 from pathlib import Path
+
+import yaml
 
 # Answers arrive as JSON data, never as Python source. tojson escapes ' (and newlines), so a raw
 # single-quoted string holds any answer; the formatter must not swap in double quotes.
-SLUG = json.loads(r'{{ cookiecutter.project_slug | tojson }}')  # fmt: skip
+ANSWERS = json.loads(r'{{ cookiecutter | tojson }}')  # fmt: skip
+# Split so that Jinja, which renders this hook before it runs, does not read them as its own tags.
+JINJA = ("{" + "{", "{" + "%", "{" + "#")
+NEXT_STEPS = """
+Next steps:
+  cd {folder}
+  docker compose up --build
+  python -m venv .venv && .venv/bin/pip install -e '.[dev]' && .venv/bin/pytest
+  (the tests need Redis and PostgreSQL on localhost: README.md, "Test")
+"""
+
+
+def file_problems(root: Path) -> list[str]:
+    """Every file is fully rendered, and every Python, YAML and TOML file loads: else the template broke."""
+    found = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        name = path.relative_to(root)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:  # a binary file: nothing to render or parse
+            continue
+        try:
+            if any(opener in text for opener in JINJA):
+                found.append(f"{name}: unrendered Jinja ({', '.join(JINJA)}) is left in it.")
+            if path.suffix == ".py":
+                ast.parse(text, str(name))
+            elif path.suffix in {".yaml", ".yml"}:
+                yaml.safe_load(text)
+            elif path.suffix == ".toml":
+                tomllib.loads(text)
+        except (SyntaxError, ValueError, yaml.YAMLError) as exc:
+            found.append(f"{name}: does not load: {' '.join(str(exc).split())[:300]}")
+    return found
+
+
+def compose_problems(compose: dict, root: Path) -> list[str]:
+    """Services may use only services, volumes and networks the file defines, and env files that exist.
+
+    Read from the file rather than listed here, so the check holds whichever services the answers chose.
+    """
+    services = compose.get("services") or {}
+    defined = {"service": set(services), "volume": set(compose.get("volumes") or {})}
+    defined["network"] = {"default", *(compose.get("networks") or {})}
+    found = []
+    for name, service in services.items():
+        volumes = [
+            v if isinstance(v, dict) else {"type": "volume", "source": v.partition(":")[0]}
+            for v in service.get("volumes") or []
+        ]
+        used = {"service": service.get("depends_on") or [], "network": service.get("networks") or []}
+        used["volume"] = [
+            v.get("source", "")
+            for v in volumes
+            if v.get("type") == "volume" and str(v.get("source") or "/")[0] not in "./~$"
+        ]
+        found += [
+            f"compose.yaml: service {name} uses undefined {kind} {ref}."
+            for kind, refs in used.items()
+            for ref in refs
+            if ref not in defined[kind]
+        ]
+        env_files = service.get("env_file") or []
+        for entry in [env_files] if isinstance(env_files, str) else env_files:
+            entry = {"path": entry} if isinstance(entry, str) else entry
+            if entry.get("required", True) and not (root / str(entry.get("path"))).is_file():
+                found.append(f"compose.yaml: service {name} reads a missing env file {entry.get('path')}.")
+    return found
+
+
+def worker_problems(compose: dict, queue: str, concurrency: object) -> list[str]:
+    """The worker consumes the queue tasks are routed to, with the answered concurrency as the default."""
+    expected = [f"--queues={queue}", "--concurrency=${WORKER_CONCURRENCY:-" + f"{concurrency}" + "}"]
+    commands = [service.get("command") or [] for service in (compose.get("services") or {}).values()]
+    commands = [shlex.split(c) if isinstance(c, str) else [str(a) for a in c] for c in commands]
+    workers = [command for command in commands if "worker" in command]
+    if not workers:
+        return ["compose.yaml: no service runs `celery ... worker`."]
+    return [
+        f"compose.yaml: a worker command lacks {arg}."
+        for command in workers
+        for arg in expected
+        if arg not in command
+    ]
 
 
 def fill_secrets(example: str) -> str:
@@ -32,8 +119,23 @@ def write_env(root: Path) -> None:
 
 
 def main() -> int:
-    write_env(Path.cwd())
-    print(f"\nNext steps:\n  cd {SLUG}\n  docker compose up --build\n  (tests: see README.md, 'Test')\n")
+    root = Path.cwd()
+    write_env(root)
+    found = file_problems(root)
+    compose_file = root / "compose.yaml"
+    if compose_file.is_file() and not any(p.startswith("compose.yaml: does not load") for p in found):
+        compose = yaml.safe_load(compose_file.read_text(encoding="utf-8")) or {}
+        found += compose_problems(compose, root)
+        found += worker_problems(compose, ANSWERS["queue_name"], ANSWERS["worker_concurrency"])
+    if found:
+        why = "    A template bug your answers slipped past: please report it, with your answers."
+        print(
+            "\nThe generated project failed its checks (cookiecutter removes a folder it made):",
+            file=sys.stderr,
+        )
+        print("".join(f"{problem}\n{why}\n" for problem in found), file=sys.stderr)
+        return 1
+    print(NEXT_STEPS.format(folder=shlex.quote(str(root))))
     return 0
 
 

@@ -30,6 +30,7 @@ import redis
 {%- elif cookiecutter.result_backend == "postgresql" %}
 import sqlalchemy
 {%- endif %}
+from celery import Celery
 {%- if cookiecutter.result_backend != "none" %}
 from celery.result import AsyncResult
 {%- endif %}
@@ -46,6 +47,9 @@ os.environ["CELERY_BROKER_URL"] = BROKER_URL
 {%- if cookiecutter.result_backend != "none" %}
 os.environ["CELERY_RESULT_BACKEND"] = RESULT_BACKEND
 {%- endif %}
+
+# The worker started below touches its liveness file here, not in the shared /tmp/celery.alive.
+os.environ["LIVENESS_FILE"] = f"/tmp/{{ cookiecutter.project_slug }}-test-{uuid.uuid4().hex[:8]}.alive"  # noqa: S108
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,30 +97,58 @@ def services() -> None:
         )
 
 
-@pytest.fixture(scope="session")
-def worker(services: None) -> Iterator[str]:
-    """A real `celery worker` process, started as compose.yaml starts it; yields its node name."""
-    from {{ cookiecutter.project_slug }}.celery import app
+def start_worker(queue: str, env: dict[str, str], *options: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a real `celery worker` process, as compose.yaml starts it, and wait until it answers.
 
+    It gets a session of its own, so a test can kill it with all its child processes at once.
+    Returns the process and the worker's node name.
+    """
     node = f"test-{uuid.uuid4().hex[:8]}@localhost"
     command = [sys.executable, "-m", "celery", "-A", "{{ cookiecutter.project_slug }}", "worker"]
-    command += ["--queues={{ cookiecutter.queue_name }}", "--concurrency=2", f"--hostname={node}"]
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=os.environ.copy())
+    command += [f"--queues={queue}", "--concurrency=2", f"--hostname={node}", *options]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not answers_ping(node, env["CELERY_BROKER_URL"]):
+        if process.poll() is not None:
+            pytest.fail(f"the worker exited ({process.returncode}): see its log above", pytrace=False)
+        if time.monotonic() > deadline:
+            stop_worker(process)
+            pytest.fail("the worker did not answer a ping within 60 s", pytrace=False)
+    return process, node
+
+
+def answers_ping(node: str, broker_url: str) -> bool:
+    """Ping one worker through `broker_url`.
+
+    Celery prefers CELERY_BROKER_URL from the environment to any broker it is given, so that
+    variable is pointed at the worker's broker while a bare app pings.
+    """
+    saved = os.environ["CELERY_BROKER_URL"]
+    os.environ["CELERY_BROKER_URL"] = broker_url
+    pinger = Celery()
     try:
-        deadline = time.monotonic() + 60
-        while not app.control.ping(destination=[node], timeout=0.5):
-            if process.poll() is not None:
-                pytest.fail(f"the worker exited ({process.returncode}): see its log above", pytrace=False)
-            if time.monotonic() > deadline:
-                pytest.fail("the worker did not answer a ping within 60 s", pytrace=False)
-        yield node
+        return bool(pinger.control.ping(destination=[node], timeout=0.5))
     finally:
-        process.send_signal(signal.SIGTERM)  # warm shutdown, as `docker compose stop` does
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        pinger.close()
+        os.environ["CELERY_BROKER_URL"] = saved
+
+
+def stop_worker(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, as `docker compose stop` sends: a warm shutdown. Returns the exit code."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        return process.wait()
+
+
+@pytest.fixture(scope="session")
+def worker(services: None) -> Iterator[str]:
+    """A real worker consuming the project's queue; yields its node name."""
+    process, node = start_worker("{{ cookiecutter.queue_name }}", os.environ.copy())
+    yield node
+    stop_worker(process)
 
 
 class WebServer:

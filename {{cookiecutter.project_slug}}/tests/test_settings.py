@@ -32,8 +32,15 @@ def test_the_app_uses_every_setting() -> None:
 {%- if cookiecutter.broker == "redis" %}
 
 
-def test_the_visibility_timeout_exceeds_the_hard_time_limit() -> None:
-    assert settings.broker_transport_options["visibility_timeout"] > settings.task_time_limit
+def test_no_task_outlives_the_visibility_timeout() -> None:
+    """Redis hands a message to another worker when it has been unacknowledged this long: a task
+    that runs (or waits for its retry countdown) longer would run twice at once."""
+    visibility_timeout = settings.broker_transport_options["visibility_timeout"]
+    assert visibility_timeout < 60, "a dead worker's tasks should come back within a minute"
+    for name, task in app.tasks.items():
+        if name.startswith("{{ cookiecutter.project_slug }}."):
+            countdown = task.retry_backoff_max if getattr(task, "autoretry_for", ()) else 0
+            assert (task.time_limit or settings.task_time_limit) + countdown < visibility_timeout, name
 {%- else %}
 
 

@@ -34,14 +34,17 @@ task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 
 # A task gets SoftTimeLimitExceeded at the soft limit (time to clean up); its process dies at the hard one.
-task_soft_time_limit = int(os.getenv("CELERY_TASK_SOFT_TIME_LIMIT", "270"))
-task_time_limit = int(os.getenv("CELERY_TASK_TIME_LIMIT", "300"))
+# Short by default: split long work into several tasks{% if cookiecutter.broker == "redis" %}, or raise these with the visibility timeout{% endif %}.
+task_soft_time_limit = int(os.getenv("CELERY_TASK_SOFT_TIME_LIMIT", "20"))
+task_time_limit = int(os.getenv("CELERY_TASK_TIME_LIMIT", "25"))
 {% if cookiecutter.broker == "redis" %}
-# Redis redelivers a message nobody acked after the visibility timeout. It must exceed the hard time
-# limit and every countdown/ETA, or a task still running (or waiting) is delivered a second time.
-# The restore sweep runs every unacked_restore_interval seconds (throttle 1: no skipped sweeps).
+# Redis redelivers a message nobody acked after the visibility timeout: that is how the tasks of a
+# worker that died come back. It must exceed the hard time limit plus any countdown/ETA, or a task
+# still running (or waiting) is delivered a second time; tests/test_settings.py checks every task.
+# The restore sweep runs every 10 s (throttle 1: no skipped sweeps), so a dead worker's tasks come
+# back within a minute: 40 s + at most 10 s.
 broker_transport_options = {
-    "visibility_timeout": int(os.getenv("CELERY_VISIBILITY_TIMEOUT", "600")),
+    "visibility_timeout": int(os.getenv("CELERY_VISIBILITY_TIMEOUT", "40")),
     "unacked_restore_interval": 10,
     "unacked_restore_throttle": 1,
 }
@@ -58,8 +61,11 @@ worker_cancel_long_running_tasks_on_connection_loss = True
 # No result backend: tasks store nothing, so nobody can wait on a result.
 task_ignore_result = True
 {%- else %}
-# Retry storing a result while the backend is unreachable, instead of losing it.
+# Retry storing a result while the backend is unreachable, instead of losing it: with backoff
+# (10 ms doubling to 10 s), up to 15 times. The database backend gives up after 3 quick tries
+# unless the count is set; the task's hard time limit bounds the wait either way.
 result_backend_always_retry = True
+result_backend_max_retries = 15
 # Store task name, args, worker and queue with each result: what you look for when a task misbehaves.
 result_extended = True
 {%- endif %}
@@ -70,7 +76,7 @@ result_expires = timedelta(days=int(os.getenv("CELERY_RESULT_EXPIRES_DAYS", "7")
 # Results expire in Redis after this long (a key TTL: no cleanup task needed).
 result_expires = timedelta(days=int(os.getenv("CELERY_RESULT_EXPIRES_DAYS", "1")))
 # The Redis result backend uses a visibility timeout too (for chords); keep it above the hard limit.
-result_backend_transport_options = {"visibility_timeout": int(os.getenv("CELERY_VISIBILITY_TIMEOUT", "600"))}
+result_backend_transport_options = {"visibility_timeout": int(os.getenv("CELERY_VISIBILITY_TIMEOUT", "40"))}
 {%- endif %}
 {%- if cookiecutter.use_flower %}
 
@@ -78,6 +84,10 @@ result_backend_transport_options = {"visibility_timeout": int(os.getenv("CELERY_
 worker_send_task_events = True
 task_send_sent_event = True
 {%- endif %}
+
+# The scheduler touches a liveness file on each tick (see liveness.py), and ticks at least every 10 s.
+beat_scheduler = "{{ cookiecutter.project_slug }}.liveness:LivenessScheduler"
+beat_max_loop_interval = 10
 
 # Periodic tasks, sent by the one `celery beat` process (the scheduler service).
 beat_schedule = {

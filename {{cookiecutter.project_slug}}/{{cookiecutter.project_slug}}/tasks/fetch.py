@@ -17,7 +17,7 @@ class TransientHTTPError(Exception):
     autoretry_for=(requests.ConnectionError, requests.Timeout, TransientHTTPError),
     max_retries=5,
     retry_backoff=True,  # 1 s, 2 s, 4 s, ... between tries,
-    retry_backoff_max=300,  # never more than 5 minutes (keep it below the visibility timeout),
+    retry_backoff_max=10,  # never more than 10 s (a countdown counts against the visibility timeout),
     retry_jitter=True,  # each a random part of that, so failed tasks do not retry in lockstep.
 )
 def fetch_url(url: str) -> dict[str, object]:

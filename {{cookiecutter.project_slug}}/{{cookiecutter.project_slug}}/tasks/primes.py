@@ -8,12 +8,12 @@ from ..celery import app
 MAX_LIMIT = 50_000_000
 
 
-@app.task(soft_time_limit=60, time_limit=90)
+@app.task(soft_time_limit=15, time_limit=20)
 def count_primes(limit: int) -> int:
     """Return how many primes are below `limit`.
 
-    At 60 s Celery raises SoftTimeLimitExceeded inside the task (catch it to clean up);
-    at 90 s the worker kills the process. Both override the defaults in settings.py.
+    At 15 s Celery raises SoftTimeLimitExceeded inside the task (catch it to clean up);
+    at 20 s the worker kills the process. Both override the defaults in settings.py.
     """
     if not 0 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be between 0 and {MAX_LIMIT}, got {limit}")
