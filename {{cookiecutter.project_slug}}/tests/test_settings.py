@@ -39,7 +39,8 @@ def test_no_task_outlives_the_visibility_timeout() -> None:
     assert visibility_timeout < 60, "a dead worker's tasks should come back within a minute"
     for name, task in app.tasks.items():
         if name.startswith("{{ cookiecutter.project_slug }}."):
-            countdown = task.retry_backoff_max if getattr(task, "autoretry_for", ()) else 0
+            # Only tasks that set it have retry_backoff_max; Celery falls back to 600, as here.
+            countdown = getattr(task, "retry_backoff_max", 600) if getattr(task, "autoretry_for", ()) else 0
             assert (task.time_limit or settings.task_time_limit) + countdown < visibility_timeout, name
 {%- else %}
 

@@ -7,7 +7,7 @@ Celery and talks to the broker (about 0.25 s of CPU and 50 MB of memory per prob
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from celery import bootsteps
 from celery.beat import PersistentScheduler
@@ -20,7 +20,7 @@ INTERVAL = 10.0
 class WorkerLiveness(bootsteps.StartStopStep):
     """Touch the file from the worker's own timer: if the worker's event loop hangs, so does the touch."""
 
-    requires: ClassVar = {"celery.worker.components:Timer"}
+    requires = ("celery.worker.components:Timer",)
 
     def start(self, worker: Any) -> None:
         LIVENESS_FILE.touch()
