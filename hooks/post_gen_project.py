@@ -7,6 +7,7 @@ import shlex
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -47,7 +48,7 @@ def file_problems(root: Path) -> list[str]:
     return found
 
 
-def compose_problems(compose: dict, root: Path) -> list[str]:
+def compose_problems(compose: dict[str, Any], root: Path) -> list[str]:
     """Services may use only services, volumes and networks the file defines, and env files that exist.
 
     Read from the file rather than listed here, so the check holds whichever services the answers chose.
@@ -81,7 +82,7 @@ def compose_problems(compose: dict, root: Path) -> list[str]:
     return found
 
 
-def worker_problems(compose: dict, queue: str, concurrency: object) -> list[str]:
+def worker_problems(compose: dict[str, Any], queue: str, concurrency: object) -> list[str]:
     """The worker consumes the queue tasks are routed to, with the answered concurrency as the default."""
     expected = [f"--queues={queue}", "--concurrency=${WORKER_CONCURRENCY:-" + f"{concurrency}" + "}"]
     commands = [service.get("command") or [] for service in (compose.get("services") or {}).values()]

@@ -5,6 +5,7 @@ import keyword
 import re
 import sys
 import zoneinfo
+from collections.abc import Callable
 
 # Answers arrive as JSON data, never as Python source. tojson escapes ' (and newlines), so a raw
 # single-quoted string holds any answer; the formatter must not swap in double quotes.
@@ -87,7 +88,9 @@ def check_timezone(value: str) -> str | None:
     return None if value in zoneinfo.available_timezones() | {"UTC"} else "is not an IANA timezone name"
 
 
-RULES = {  # in prompt order, the order problems are reported in
+# A rule: a check returning what is wrong with an answer (None: nothing), and what is allowed.
+Rule = tuple[Callable[[str], str | None], str]
+RULES: dict[str, Rule] = {  # in prompt order, the order problems are reported in
     "project_name": (lambda v: check_text(v, 80), "Up to 80 characters on one line, e.g. Zoë's Reports."),
     "project_slug": (check_slug, "a-z, 0-9 and _, from a letter, not celery, json...: e.g. reports."),
     "description": (lambda v: check_text(v, 200), "Up to 200 characters on one line, e.g. Sends reports."),
@@ -101,7 +104,7 @@ RULES = {  # in prompt order, the order problems are reported in
 }
 
 
-def problems(answers: dict, offered: dict) -> list[str]:
+def problems(answers: dict[str, object], offered: dict[str, object]) -> list[str]:
     """Every problem with the answers, each as two lines: what is wrong (quoting it), what is allowed."""
     found = []
     for name in [*RULES, *sorted(set(answers) - set(RULES))]:

@@ -30,6 +30,7 @@ def load_hook(name: str, directory: Path, answers: dict[str, object]) -> ModuleT
         StrictEnvironment(context=context).from_string(source).render(**context), encoding="utf-8"
     )
     spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, f"{path} cannot be imported"
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -186,7 +187,7 @@ def test_answers_reach_the_hooks_as_data_never_as_code(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hook: str, value: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    answers = dict.fromkeys(ANSWERS, value)
+    answers: dict[str, object] = dict.fromkeys(ANSWERS, value)
     module = load_hook(hook, tmp_path, answers)
     assert answers == module.ANSWERS
     assert not (tmp_path / "owned").exists()

@@ -14,6 +14,7 @@ from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
+from pytest_cookies.plugin import Cookies
 from test_bake import assert_fully_rendered, assert_parses
 
 RUFF = str(Path(sys.executable).parent / "ruff")
@@ -74,7 +75,9 @@ ACCEPTED = {
 
 
 @pytest.mark.parametrize("answers", ACCEPTED.values(), ids=ACCEPTED.keys())
-def test_accepted_hostile_answers_make_a_project_that_parses_and_lints(cookies, answers: dict) -> None:
+def test_accepted_hostile_answers_make_a_project_that_parses_and_lints(
+    cookies: Cookies, answers: dict[str, object]
+) -> None:
     result = cookies.bake(extra_context=answers)
     assert result.exception is None, repr(result.exception)
     project = result.project_path
@@ -91,13 +94,13 @@ def test_accepted_hostile_answers_make_a_project_that_parses_and_lints(cookies, 
     assert readme.startswith(f"# {rendered['project_name']}\n\n{rendered['description']}\n")
 
 
-def test_the_apostrophe_in_a_project_name_reaches_the_readme_title_intact(cookies) -> None:
+def test_the_apostrophe_in_a_project_name_reaches_the_readme_title_intact(cookies: Cookies) -> None:
     result = cookies.bake(extra_context={"project_name": "Zoë's Reports"})
     assert (result.project_path / "README.md").read_text(encoding="utf-8").startswith("# Zoë's Reports\n")
 
 
 SLUG = {"project_slug": "tasks_x"}  # so that a refused free-text answer is the only problem
-REFUSED = {
+REFUSED: dict[str, tuple[dict[str, object], str, str]] = {
     "slug-with-a-dash": ({"project_slug": "my-app"}, "project_slug", "is not a lowercase Python identifier"),
     "slug-in-capitals": ({"project_slug": "MyApp"}, "project_slug", "is not a lowercase Python identifier"),
     "slug-with-an-apostrophe": ({"project_slug": "zoe's"}, "project_slug", "is not a lowercase Python"),
@@ -183,7 +186,12 @@ REFUSED = {
 
 @pytest.mark.parametrize(("answers", "name", "wrong"), REFUSED.values(), ids=REFUSED.keys())
 def test_refused_answers_get_two_lines_and_leave_nothing_behind(
-    cookies, capfd: pytest.CaptureFixture[str], tmp_path: Path, answers: dict, name: str, wrong: str
+    cookies: Cookies,
+    capfd: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    answers: dict[str, object],
+    name: str,
+    wrong: str,
 ) -> None:
     result = cookies.bake(extra_context=answers)
     assert isinstance(result.exception, FailedHookException), repr(result.exception)
@@ -198,7 +206,9 @@ def test_refused_answers_get_two_lines_and_leave_nothing_behind(
     assert left_behind(tmp_path / "cookies") == ["bake00"]
 
 
-def test_every_wrong_answer_is_reported_in_one_go(cookies, capfd: pytest.CaptureFixture[str]) -> None:
+def test_every_wrong_answer_is_reported_in_one_go(
+    cookies: Cookies, capfd: pytest.CaptureFixture[str]
+) -> None:
     answers = {name: answers[name] for answers, name, _ in REFUSED.values() if name != "project_slug"}
     result = cookies.bake(extra_context={**answers, **SLUG})
     assert isinstance(result.exception, FailedHookException)
@@ -233,7 +243,7 @@ def broken_template(tmp_path: Path) -> Path:
 
 
 def test_a_project_that_fails_the_post_generation_checks_is_removed(
-    cookies, capfd: pytest.CaptureFixture[str], tmp_path: Path
+    cookies: Cookies, capfd: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     result = cookies.bake(template=str(broken_template(tmp_path)))
     assert isinstance(result.exception, FailedHookException), repr(result.exception)
@@ -253,7 +263,7 @@ def test_a_project_that_fails_the_post_generation_checks_is_removed(
     ids=["shell-with-slash", "slash", "300-chars", "empty", "dot-dot", "nul"],
 )
 def test_slugs_that_are_paths_or_too_long_for_a_folder_leave_nothing(
-    cookies, tmp_path: Path, slug: str
+    cookies: Cookies, tmp_path: Path, slug: str
 ) -> None:
     result = cookies.bake(extra_context={"project_slug": slug})
     assert isinstance(result.exception, FailedHookException), repr(result.exception)
@@ -301,7 +311,7 @@ def config_file(tmp_path_factory: pytest.TempPathFactory) -> str:
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(answers=ANSWERS)
 def test_any_answers_are_refused_in_two_lines_or_make_a_project_that_parses(
-    answers: dict, config_file: str, capfd: pytest.CaptureFixture[str]
+    answers: dict[str, object], config_file: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     assume(not any("endraw" in str(value) for value in answers.values()))
     capfd.readouterr()

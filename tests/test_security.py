@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import Bake
 from test_bake import COMBINATIONS, generated_files
 
 SECRET = re.compile(r"[0-9a-f]{64}")
@@ -16,7 +17,9 @@ def env_values(path: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("answers", COMBINATIONS.values(), ids=COMBINATIONS.keys())
-def test_every_combination_exposes_nothing_and_shares_no_secret(bake, answers: dict[str, object]) -> None:
+def test_every_combination_exposes_nothing_and_shares_no_secret(
+    bake: Bake, answers: dict[str, object]
+) -> None:
     first, second = bake(**answers), bake(**answers)
     env, other_env = env_values(first / ".env"), env_values(second / ".env")
 
