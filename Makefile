@@ -19,6 +19,6 @@ lint: $(VENV)/ready ## ruff on the template's own code (hooks, tests)
 	$(VENV)/bin/ruff format --check hooks tests
 
 test: lint ## lint, then every template test (needs Redis and PostgreSQL: bash .ci/run starts them)
-	$(VENV)/bin/pytest --numprocesses 2
+	$(VENV)/bin/pytest --numprocesses 2 --dist loadgroup
 
 .PHONY: help project lint test
