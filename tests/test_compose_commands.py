@@ -1,148 +1,305 @@
-"""compose.yaml's worker and scheduler commands, run exactly as written, do the job.
+"""compose.yaml's commands, run exactly as written, do the job, for every option combination.
 
-There is no Docker engine here. So the broker runs the broker service's own command (on a free
-port), the backend is the local PostgreSQL with the role and database from the generated .env, and
-only host names and ports are changed: broker:6379 and backend:5432 point at those servers.
+There is no Docker engine here. Each Celery service runs in a mount namespace of its own with an
+empty /tmp, as in a container, and with the environment compose would give it (.env, with
+compose's interpolation). The broker and backend are real servers on this machine: the service's
+own redis-server command on a free port, the local RabbitMQ with the user from .env, the local
+PostgreSQL with the role and database from .env. Only host names and ports change. Needs root
+(mount namespaces), as CI has.
 """
 
-import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg2
+import pytest
+import redis
 import yaml
 from compose_env import read_env_file, service_command, service_environment
-from conftest import DEFAULTS, Bake, postgres_admin, project_venv, run, start_redis
+from conftest import TEMPLATE, free_port, postgres_admin, project_venv, start_redis
+from cookiecutter.main import cookiecutter
+from test_bake import COMBINATIONS, PYTHON_VERSIONS
 
-QUEUE = "verbatim.q"
-# The slug names a PostgreSQL role and database: unique, so parallel runs on one server never meet.
-SLUG = f"verbatim_{uuid.uuid4().hex[:8]}"
+pytestmark = pytest.mark.xdist_group("compose-commands")  # one process starts every stack at once
+
+# An empty /tmp and a host name of its own for each service, like a container's (Celery names a
+# worker after its host); `sleep` holds the namespaces open.
+NAMESPACE = ["unshare", "--mount", "--uts", "--propagation", "private", "--", "sh", "-c"]
+NAMESPACE += ['mount -t tmpfs tmpfs /tmp && hostname "$0" && exec sleep infinity']
 
 
-@contextlib.contextmanager
-def generated_database(env: dict[str, str]) -> Iterator[None]:
-    """The role and database named in .env, on the local PostgreSQL; dropped afterwards."""
-    admin = postgres_admin()
-    user, password, database = env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_DB"]
+def healthcheck_argv(test: list[str]) -> list[str]:
+    """A compose healthcheck `test` as a command line."""
+    return test[1:] if test[0] == "CMD" else ["sh", "-c", test[1]]
 
-    def drop() -> None:
+
+class Stack:
+    """One combination's project, its servers and its running Celery services."""
+
+    def __init__(self, answers: dict[str, object], directory: Path) -> None:
+        self.answers = answers
+        self.slug = f"verbatim_{uuid.uuid4().hex[:8]}"
+        self.queue = f"verbatim.{self.slug[-8:]}"
+        extra = {**answers, "project_name": self.slug, "queue_name": self.queue}
+        self.project = Path(
+            cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(directory), extra_context=extra)
+        )
+        self.compose = yaml.safe_load((self.project / "compose.yaml").read_text(encoding="utf-8"))
+        self.services = self.compose["services"]
+        self.dotenv = read_env_file(self.project / ".env")
+        self.hosts: dict[str, str] = {}  # "@host:port/" in a URL -> "@127.0.0.1:local port/"
+        self.cleanups: list[Callable[[], object]] = []
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.holders: dict[str, subprocess.Popen[bytes]] = {}
+        self.bin_dir = project_venv(self.project, PYTHON_VERSIONS[0])
+        self.started = time.monotonic()
+
+    # -- servers ---------------------------------------------------------------------------------
+    def start_redis_service(self, name: str) -> None:
+        command = service_command(self.services[name], self.dotenv)
+        directory = self.project.parent / f"{name}-data"
+        directory.mkdir()
+        process, port = start_redis(command[1:], directory)
+        self.hosts[f"@{name}:6379/"] = f"@127.0.0.1:{port}/"
+        self.processes[name] = process
+        self.redis_ports = {**getattr(self, "redis_ports", {}), name: port}
+
+    def start_rabbitmq_user(self) -> None:
+        user, password = self.dotenv["RABBITMQ_USER"], self.dotenv["RABBITMQ_PASSWORD"]
+        subprocess.run(["rabbitmqctl", "-q", "add_user", user, password], check=True)
+        subprocess.run(
+            ["rabbitmqctl", "-q", "set_permissions", "-p", "/", user, ".*", ".*", ".*"], check=True
+        )
+        self.cleanups.append(lambda: subprocess.run(["rabbitmqctl", "-q", "delete_user", user], check=True))
+        self.hosts["@broker:5672/"] = "@127.0.0.1:5672/"
+
+    def start_postgres_role(self) -> None:
+        user, password, database = (self.dotenv[f"POSTGRES_{key}"] for key in ("USER", "PASSWORD", "DB"))
+        admin = postgres_admin()
         with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            cursor.execute(f'DROP ROLE IF EXISTS "{user}"')
+            cursor.execute(f'CREATE ROLE "{user}" LOGIN PASSWORD %s', (password,))
+            cursor.execute(f'CREATE DATABASE "{database}" OWNER "{user}"')
 
-    drop()
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE ROLE "{user}" LOGIN PASSWORD %s', (password,))
-        cursor.execute(f'CREATE DATABASE "{database}" OWNER "{user}"')
-    try:
-        yield
-    finally:
-        drop()
-        admin.close()
+        def drop() -> None:
+            with admin.cursor() as cursor:
+                cursor.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+                cursor.execute(f'DROP ROLE IF EXISTS "{user}"')
+            admin.close()
 
+        self.cleanups.append(drop)
+        self.hosts["@backend:5432/"] = "@127.0.0.1:5432/"
 
-def wait_for_row(
-    env: dict[str, str], query: str, params: tuple[object, ...], timeout: float
-) -> tuple[Any, ...]:
-    """Poll PostgreSQL, as the generated role, until `query` returns a row."""
-    deadline = time.monotonic() + timeout
-    connection = psycopg2.connect(
-        host="127.0.0.1",
-        dbname=env["POSTGRES_DB"],
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"],
-    )
-    connection.autocommit = True
-    try:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(psycopg2.errors.UndefinedTable), connection.cursor() as cursor:
-                cursor.execute(query, params)
-                row = cursor.fetchone()
-                if row:
-                    return row
-            time.sleep(0.5)
-    finally:
-        connection.close()
-    raise AssertionError(f"no row for {query} {params} within {timeout} s")
-
-
-def stop(process: subprocess.Popen[bytes]) -> int:
-    """SIGTERM, as `docker compose stop` sends; return the exit code."""
-    process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait()
-
-
-def test_worker_and_scheduler_commands_run_verbatim_to_stored_results(bake: Bake, tmp_path: Path) -> None:
-    project = bake(project_name=SLUG, queue_name=QUEUE)
-    compose = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))
-    services = compose["services"]
-    dotenv = read_env_file(project / ".env")
-
-    broker_command = service_command(services["broker"], dotenv)
-    assert broker_command[0] == "redis-server"
-    broker, broker_port = start_redis(broker_command[1:], tmp_path)
-
-    bin_dir = project_venv(project, DEFAULTS["python_version"][0])
-    hosts = {"@broker:6379/": f"@127.0.0.1:{broker_port}/", "@backend:5432/": "@127.0.0.1:5432/"}
-
-    def environment_of(name: str) -> dict[str, str]:
-        env = service_environment(services[name], project, dotenv)
+    # -- Celery services -------------------------------------------------------------------------
+    def environment(self, name: str) -> dict[str, str]:
+        env = service_environment(self.services[name], self.project, self.dotenv)
         for key, value in env.items():
-            for host, local in hosts.items():
+            for host, local in self.hosts.items():
                 env[key] = value = value.replace(host, local)
         # What the image adds (Dockerfile ENV): the virtualenv first on PATH, the source on PYTHONPATH.
-        return {**env, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(project)}
+        return {
+            **env,
+            "PATH": f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "PYTHONPATH": str(self.project),
+        }
 
-    processes = []
+    def start_celery_service(self, name: str) -> None:
+        command = service_command(self.services[name], self.dotenv)
+        if name == "flower":
+            self.flower_port = free_port()
+            command = [part.replace("--port=5555", f"--port={self.flower_port}") for part in command]
+        holder = subprocess.Popen([*NAMESPACE, f"{name}-{uuid.uuid4().hex[:12]}"])
+        self.holders[name] = holder
+        time.sleep(0.2)  # the holder mounts its /tmp
+        enter = ["nsenter", f"--target={holder.pid}", "--mount", "--uts", "--"]
+        self.processes[name] = subprocess.Popen(
+            [*enter, *command], cwd=self.project, env=self.environment(name)
+        )
+
+    def start(self) -> None:
+        if self.answers["broker"] == "redis":
+            self.start_redis_service("broker")
+        else:
+            self.start_rabbitmq_user()
+        if self.answers["result_backend"] == "postgresql":
+            self.start_postgres_role()
+        elif self.answers["result_backend"] == "redis":
+            self.start_redis_service("backend")
+        for name in ("worker", "scheduler", "flower"):
+            if name in self.services:
+                self.start_celery_service(name)
+
+    # -- what a person would check ---------------------------------------------------------------
+    def python(self, code: str) -> str:
+        """Run Python with the worker's environment, as `docker compose exec worker python -c` does."""
+        done = subprocess.run(
+            [str(self.bin_dir / "python"), "-c", code],
+            cwd=self.project,
+            env=self.environment("worker"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout.strip()
+
+    def stored(self, task_id: str | None = None, args: str | None = None) -> tuple[str, Any] | None:
+        """(status, result) of a task found by id, or by its arguments as stored JSON; None if absent."""
+        backend = self.answers["result_backend"]
+        if backend == "postgresql":
+            connection = psycopg2.connect(
+                host="127.0.0.1",
+                dbname=self.dotenv["POSTGRES_DB"],
+                user=self.dotenv["POSTGRES_USER"],
+                password=self.dotenv["POSTGRES_PASSWORD"],
+            )
+            try:
+                with connection.cursor() as cursor:
+                    by = "task_id = %s" if task_id else "convert_from(args, 'UTF8') = %s"
+                    query = "SELECT status, convert_from(result, 'UTF8') FROM celery_taskmeta WHERE "
+                    cursor.execute(query + by, (task_id or args,))
+                    row = cursor.fetchone()
+            except psycopg2.errors.UndefinedTable:
+                row = None
+            finally:
+                connection.close()
+            return (row[0], json.loads(row[1])) if row else None
+        client = redis.Redis(port=self.redis_ports["backend"], password=self.dotenv["RESULT_REDIS_PASSWORD"])
+        keys = [f"celery-task-meta-{task_id}"] if task_id else client.scan_iter("celery-task-meta-*")
+        for key in keys:
+            meta = json.loads(client.get(key) or "null")
+            if meta and (task_id or json.dumps(meta.get("args")) == args):
+                return meta["status"], meta["result"]
+        return None
+
+    def tasks_run(self) -> int:
+        """How many count_primes tasks the workers have run (`celery inspect stats`)."""
+        name = f"{self.slug}.tasks.primes.count_primes"
+        code = (
+            f"from {self.slug}.celery import app; stats = app.control.inspect(timeout=2).stats() or {{}}; "
+            f"print(sum(worker['total'].get({name!r}, 0) for worker in stats.values()))"
+        )
+        return int(self.python(code))
+
+    def stop(self, name: str) -> int | None:
+        process = self.processes.pop(name, None)
+        if process is None:
+            return None
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
+
+    def close(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+        for holder in self.holders.values():
+            holder.kill()
+            holder.wait()
+        for cleanup in reversed(self.cleanups):
+            cleanup()
+
+
+def wait_for(condition: Callable[[], Any], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"not true within {timeout} s"
+        time.sleep(0.5)
+    return value
+
+
+@pytest.fixture(scope="module")
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Stack]]:
+    """Every combination's stack, all started at once: the scheduler's first run takes a minute."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.fail(
+            "These tests give each service a private /tmp with unshare: run them as root.", pytrace=False
+        )
+    # Outside /tmp, which each service replaces with its own.
+    root = TEMPLATE / ".verbatim"
+    shutil.rmtree(root, ignore_errors=True)
+    running: dict[str, Stack] = {}
     try:
-        with generated_database(dotenv):
-            for name in ("worker", "scheduler"):
-                command = service_command(services[name], dotenv)
-                # A new container starts with an empty /tmp: no schedule file left by an earlier run.
-                for argument in command:
-                    if argument.startswith("--schedule="):
-                        Path(argument.removeprefix("--schedule=")).unlink(missing_ok=True)
-                processes.append(subprocess.Popen(command, cwd=project, env=environment_of(name)))
-
-            # A task sent to the prompted queue: the worker runs it, its row lands in PostgreSQL.
-            send = f"from {SLUG}.tasks.primes import count_primes; print(count_primes.delay(1000).id)"
-            output = run([str(bin_dir / "python"), "-c", send], project, environment_of("worker"))
-            task_id = output.split()[-1]
-            status, result, queue = wait_for_row(
-                dotenv,
-                "SELECT status, convert_from(result, 'UTF8'), queue FROM celery_taskmeta WHERE task_id = %s",
-                (task_id,),
-                timeout=60,
-            )
-            assert (status, json.loads(result), queue) == ("SUCCESS", 168, QUEUE)
-
-            # The scheduler sends count_primes(100000) every minute; the worker stores its result.
-            status, result = wait_for_row(
-                dotenv,
-                "SELECT status, convert_from(result, 'UTF8') FROM celery_taskmeta"
-                " WHERE name = %s AND convert_from(args, 'UTF8') = %s",
-                (f"{SLUG}.tasks.primes.count_primes", "[100000]"),
-                timeout=100,
-            )
-            assert (status, json.loads(result)) == ("SUCCESS", 9592)
-
-            for process in processes:
-                assert process.poll() is None, f"{process.args!r} exited early"
-            assert [stop(process) for process in processes] == [0, 0]
+        for name, answers in COMBINATIONS.items():
+            running[name] = Stack(answers, root / name)
+            running[name].start()
+        yield running
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-        broker.terminate()
-        broker.wait()
+        for stack in running.values():
+            stack.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS)
+def test_worker_and_scheduler_commands_run_verbatim_to_stored_results(
+    stacks: dict[str, Stack], combination: str
+) -> None:
+    stack = stacks[combination]
+    task_id = stack.python(
+        f"from {stack.slug}.tasks.primes import count_primes; print(count_primes.delay(1000).id)"
+    )
+    if stack.answers["result_backend"] == "none":
+        # Nothing is stored: count what the workers ran, the sent task and then a scheduled one.
+        wait_for(lambda: stack.tasks_run() >= 1, timeout=90)
+        wait_for(lambda: stack.tasks_run() >= 2, timeout=120 - (time.monotonic() - stack.started))
+        return
+    assert wait_for(lambda: stack.stored(task_id=task_id), timeout=90) == ("SUCCESS", 168)
+    # The scheduler sends count_primes(100000) a minute after it starts.
+    scheduled = wait_for(
+        lambda: stack.stored(args="[100000]"), timeout=120 - (time.monotonic() - stack.started)
+    )
+    assert scheduled == ("SUCCESS", 9592)
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS)
+def test_every_healthcheck_passes_and_fails_once_its_service_stops(
+    stacks: dict[str, Stack], combination: str
+) -> None:
+    stack = stacks[combination]
+    checks = {name: service["healthcheck"]["test"] for name, service in stack.services.items()}
+    assert set(checks) == set(stack.services), "every service has a healthcheck"
+
+    def probe(name: str, stopped: bool = False) -> int:
+        argv = healthcheck_argv(checks[name])
+        env = {**os.environ}
+        if name in stack.holders:  # a Celery service: inside its namespace, with its environment
+            argv = ["nsenter", f"--target={stack.holders[name].pid}", "--mount", "--uts", "--", *argv]
+            env = stack.environment(name)
+            if name == "flower":
+                argv = [part.replace(":5555/", f":{stack.flower_port}/") for part in argv]
+        elif argv[-1].startswith("redis-cli"):
+            env |= stack.services[name]["environment"] | {
+                "REDISCLI_AUTH": stack.dotenv[
+                    "REDIS_PASSWORD" if name == "broker" else "RESULT_REDIS_PASSWORD"
+                ]
+            }
+            argv[-1] = argv[-1].replace("redis-cli", f"redis-cli -p {stack.redis_ports[name]}")
+        elif argv[-1].startswith("pg_isready"):
+            env |= {key: stack.dotenv[key] for key in ("POSTGRES_USER", "POSTGRES_DB")}
+            # The shared PostgreSQL is never stopped: a port nothing listens on stands for it.
+            argv[-1] += f" --host=127.0.0.1 --port={free_port() if stopped else 5432}"
+        elif argv[0] == "rabbitmq-diagnostics" and stopped:
+            argv = [*argv[:1], "--node=stopped@localhost", *argv[1:]]  # likewise for RabbitMQ
+        return subprocess.run(argv, env=env, capture_output=True, timeout=60, check=False).returncode
+
+    assert {name: probe(name) for name in checks} == dict.fromkeys(checks, 0)
+
+    for name in ("flower", "scheduler", "worker"):
+        if name in checks:
+            assert stack.stop(name) == 0, f"{name} did not stop cleanly on SIGTERM"
+    for name in ("broker", "backend"):
+        if name in stack.processes:
+            stack.processes.pop(name).kill()
+    assert all(probe(name, stopped=True) != 0 for name in checks), {
+        name: probe(name, stopped=True) for name in checks
+    }

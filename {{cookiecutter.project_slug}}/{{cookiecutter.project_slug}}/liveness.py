@@ -37,3 +37,7 @@ class LivenessScheduler(PersistentScheduler):
     def tick(self, *args: Any, **kwargs: Any) -> float:
         LIVENESS_FILE.touch()
         return float(super().tick(*args, **kwargs))
+
+    def close(self) -> None:
+        super().close()
+        LIVENESS_FILE.unlink(missing_ok=True)
