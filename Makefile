@@ -20,6 +20,6 @@ lint: $(VENV)/ready ## ruff and mypy (strict) on the template's own code (hooks,
 	$(VENV)/bin/mypy
 
 test: lint ## lint, then every template test (needs Redis and PostgreSQL: bash .ci/run starts them)
-	$(VENV)/bin/pytest --numprocesses 2 --dist loadgroup
+	$(VENV)/bin/pytest --numprocesses 3 --dist loadgroup
 
 .PHONY: help project lint test

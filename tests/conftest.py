@@ -27,7 +27,10 @@ from pytest_cookies.plugin import Cookies
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.getenv("TEMPLATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-VENVS = TEMPLATE / ".bake-venvs"
+# Virtualenvs and verbatim stacks live in the user's cache, never under /tmp: the compose-command
+# tests give each service an empty /tmp of its own, which would hide them.
+CACHE = Path(os.getenv("XDG_CACHE_HOME", Path.home() / ".cache")) / "celery-template-tests"
+VENVS = CACHE / "venvs"
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
 # The fixtures' types, for the tests' annotations: bake(**answers), project_servers(answers).
 Bake = Callable[..., Path]
@@ -171,7 +174,7 @@ def project_venv(project: Path, version: str) -> Path:
     requirements = [*project_table["dependencies"], *project_table["optional-dependencies"]["dev"]]
     key = hashlib.sha256(f"{version} {sorted(requirements)}".encode()).hexdigest()[:12]
     venv = VENVS / f"py{version}-{key}"
-    VENVS.mkdir(exist_ok=True)
+    VENVS.mkdir(parents=True, exist_ok=True)
     with open(VENVS / f"{venv.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (venv / "ready").exists():

@@ -14,8 +14,8 @@ from conftest import DEFAULTS, Bake, ProjectServers, project_venv, run, run_proj
 
 PYTHON_VERSIONS = DEFAULTS["python_version"]
 
-# Non-default answers, with the characters that break careless templates: quotes, apostrophes,
-# backslashes, non-ASCII letters.
+# Non-default answers (options too), with the characters that break careless templates: quotes,
+# apostrophes, backslashes, non-ASCII letters.
 CUSTOM = {
     "project_name": 'Zoë\'s "Nightly" Reports',
     "description": 'Builds "reports" under C:\\jobs\\nightly; it\'s fine.',
@@ -25,6 +25,9 @@ CUSTOM = {
     "queue_name": "reports.high",
     "worker_concurrency": 3,
     "timezone": "Europe/Berlin",
+    "broker": "rabbitmq",
+    "result_backend": "redis",
+    "use_flower": True,
 }
 # Every combination of the options, generated from cookiecutter.json, with a readable id.
 OPTIONS = {

@@ -24,7 +24,7 @@ import pytest
 import redis
 import yaml
 from compose_env import read_env_file, service_command, service_environment
-from conftest import TEMPLATE, free_port, postgres_admin, project_venv, start_redis
+from conftest import CACHE, TEMPLATE, VENVS, free_port, postgres_admin, project_venv, start_redis
 from cookiecutter.main import cookiecutter
 from test_bake import COMBINATIONS, PYTHON_VERSIONS
 
@@ -226,8 +226,9 @@ def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Stack
             "These tests give each service a private /tmp with unshare: run them as root.", pytrace=False
         )
     # Outside /tmp, which each service replaces with its own.
-    root = TEMPLATE / ".verbatim"
-    shutil.rmtree(root, ignore_errors=True)
+    root = CACHE / f"verbatim-{uuid.uuid4().hex[:8]}"
+    if any(Path("/tmp") in path.parents for path in (root, VENVS)):  # noqa: S108 (a check, not a use)
+        pytest.fail(f"{CACHE} is under /tmp, which each service hides: set XDG_CACHE_HOME.", pytrace=False)
     running: dict[str, Stack] = {}
     try:
         for name, answers in COMBINATIONS.items():

@@ -229,9 +229,7 @@ def test_every_wrong_answer_is_reported_in_one_go(
 def broken_template(tmp_path: Path) -> Path:
     """A copy of the template whose output fails the post-generation checks."""
     copy = tmp_path / "template"
-    shutil.copytree(
-        TEMPLATE, copy, ignore=shutil.ignore_patterns(".venv", ".bake-venvs", ".git", "__pycache__")
-    )
+    shutil.copytree(TEMPLATE, copy, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__"))
     project = copy / "{{cookiecutter.project_slug}}"
     with (project / "README.md").open("a", encoding="utf-8") as readme:
         readme.write("{{ '{{' }} left over\n")
