@@ -58,6 +58,7 @@ class Stack:
         self.hosts: dict[str, str] = {}  # "@host:port/" in a URL -> "@127.0.0.1:local port/"
         self.cleanups: list[Callable[[], object]] = []
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.redis_ports: dict[str, int] = {}  # service name -> the local port of its redis-server
         self.holders: dict[str, subprocess.Popen[bytes]] = {}
         self.bin_dir = project_venv(self.project, PYTHON_VERSIONS[0])
         self.started = time.monotonic()
@@ -70,7 +71,7 @@ class Stack:
         process, port = start_redis(command[1:], directory)
         self.hosts[f"@{name}:6379/"] = f"@127.0.0.1:{port}/"
         self.processes[name] = process
-        self.redis_ports = {**getattr(self, "redis_ports", {}), name: port}
+        self.redis_ports[name] = port
 
     def start_rabbitmq_user(self) -> None:
         user, password = self.dotenv["RABBITMQ_USER"], self.dotenv["RABBITMQ_PASSWORD"]
