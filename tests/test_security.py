@@ -1,6 +1,8 @@
 """The security rules hold for every option combination: nothing exposed, no shared secret."""
 
 import re
+import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,28 @@ def test_every_combination_exposes_nothing_and_shares_no_secret(
         ("accept_content", '["json"]'),
         ("result_accept_content", '["json"]'),
     ]
+
+
+def test_make_env_gives_a_fresh_clone_new_passwords_and_never_overwrites_an_env(bake: Bake) -> None:
+    project = bake()
+    generated = env_values(project / ".env")
+
+    refused = subprocess.run(
+        ["make", "--silent", "env"], cwd=project, capture_output=True, text=True, check=False
+    )
+    assert refused.returncode != 0
+    assert re.fullmatch(r".*\.env exists, .*\n    To start afresh, .*\n(make: .*\n)?", refused.stderr), (
+        refused.stderr
+    )
+    assert env_values(project / ".env") == generated
+
+    (project / ".env").unlink()  # a fresh clone: .env is git-ignored
+    subprocess.run(["make", "--silent", "env"], cwd=project, capture_output=True, check=True)
+    fresh = env_values(project / ".env")
+    assert stat.S_IMODE((project / ".env").stat().st_mode) == 0o600
+    assert fresh.keys() == generated.keys()
+    for name, value in fresh.items():
+        if name.endswith("_PASSWORD"):
+            assert SECRET.fullmatch(value) and value != generated[name], name
+        else:
+            assert value == generated[name], name
