@@ -145,6 +145,7 @@ def test_defaults_generate_exactly_the_files_the_readme_lists(bake: Bake) -> Non
         "celery_tasks/tasks/__init__.py",
         "celery_tasks/tasks/fetch.py",
         "celery_tasks/tasks/primes.py",
+        "scripts/new_env.py",
         "tests/conftest.py",
         "tests/drill_tasks.py",
         "tests/test_drills.py",
