@@ -48,13 +48,15 @@ def file_problems(root: Path) -> list[str]:
 
 
 def compose_problems(compose: dict[str, Any], root: Path) -> list[str]:
-    """Services may use only services, volumes and networks the file defines, and env files that exist.
+    """Services may use only the services, volumes, networks and secrets the file defines, and env files
+    that exist.
 
     Read from the file rather than listed here, so the check holds whichever services the answers chose.
     """
     services = compose.get("services") or {}
     defined = {"service": set(services), "volume": set(compose.get("volumes") or {})}
     defined["network"] = {"default", *(compose.get("networks") or {})}
+    defined["secret"] = set(compose.get("secrets") or {})
     found = []
     for name, service in services.items():
         volumes = [
@@ -62,6 +64,9 @@ def compose_problems(compose: dict[str, Any], root: Path) -> list[str]:
             for v in service.get("volumes") or []
         ]
         used = {"service": service.get("depends_on") or [], "network": service.get("networks") or []}
+        used["secret"] = [
+            s if isinstance(s, str) else s.get("source", "") for s in service.get("secrets") or []
+        ]
         used["volume"] = [
             v.get("source", "")
             for v in volumes
