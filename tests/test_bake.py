@@ -50,8 +50,8 @@ BAKES = {
 }
 # What each option value brings; a generated file may mention none of the words of an option not chosen.
 WORDS = {
-    ("broker", "redis"): ["redis"],
-    ("broker", "rabbitmq"): ["rabbitmq", "amqp"],
+    ("broker", "redis"): ["redis", "visibility", "unacked"],
+    ("broker", "rabbitmq"): ["rabbitmq", "amqp", "quorum", "consumer_timeout"],
     ("result_backend", "postgresql"): ["postgres", "psycopg", "sqlalchemy"],
     ("result_backend", "redis"): ["redis"],
     ("use_flower", True): ["flower"],
