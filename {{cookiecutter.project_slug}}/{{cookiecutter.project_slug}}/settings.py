@@ -80,7 +80,9 @@ task_queues = (
         },
     ),
 )
-task_default_exchange_type = "topic"
+# Queues Celery creates by name (one you route a task to, a worker's --queues) are made the same way.
+task_create_missing_queue_type = "quorum"
+task_create_missing_queue_exchange_type = "topic"
 {%- endif %}
 
 # A pool process that has grown past this many KiB is replaced once its task is done, so a leak or
