@@ -77,7 +77,7 @@ def assert_parses(project: Path) -> None:
         if path.suffix == ".py":
             compile(text, str(path), "exec")
         elif path.suffix in {".yaml", ".yml"}:
-            yaml.safe_load(text)
+            list(yaml.safe_load_all(text))
         elif path.suffix == ".toml":
             tomllib.loads(text)
 
