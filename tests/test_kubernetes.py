@@ -43,6 +43,10 @@ REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")  # $(NAME), as Kuberne
 COMPOSE_VARIABLE = re.compile(r"\$(?:(\$)|\{(\w+)(?::?[-?][^}]*)?\})")  # $$ | ${NAME...}
 CODE_VARIABLE = re.compile(r"os\.(?:getenv\(|environ\.get\(|environ\[)\s*\"(\w+)\"")
 SECONDS = {"h": 3600, "m": 60, "s": 1}
+# A DNS-1035 label (what a Service name must be; stricter than other objects' DNS-1123 names), and
+# a label value.
+DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 # What the autoscaler test sends: tasks in the queue while no worker runs.
 WAITING = 17
 
@@ -290,6 +294,19 @@ def test_the_keda_schema_check_catches_a_misspelt_field(tmp_path: Path) -> None:
         check = [str(TOOLS / "check-jsonschema"), "--schemafile", str(path), str(document)]
         verdicts.append(subprocess.run(check, capture_output=True, check=False).returncode)
     assert verdicts[0] == 0 and verdicts[1] != 0, verdicts
+
+
+@pytest.mark.parametrize("slug", ["reports_", "nightly__reports", "a" * 28])
+def test_every_name_is_a_valid_kubernetes_name_whatever_the_slug(bake: Bake, slug: str) -> None:
+    """Slugs may hold _ (even last) and run to 28 characters; Kubernetes names may not, or not so long.
+    kubernetes-validate does not check names: a Service name must be a DNS-1035 label."""
+    project = bake_for_cluster(bake, {"project_name": slug, "project_slug": slug})
+    for kustomization in KUSTOMIZATIONS:
+        for obj in render(project, kustomization):
+            for name in [obj["metadata"]["name"], obj["metadata"].get("namespace", "default")]:
+                assert DNS_LABEL.fullmatch(name), f"{kustomization}: {obj['kind']} name {name!r}"
+            for value in obj["metadata"].get("labels", {}).values():
+                assert LABEL_VALUE.fullmatch(value), f"{kustomization}: label value {value!r}"
 
 
 # -- 2. references -------------------------------------------------------------------------------
