@@ -39,7 +39,7 @@ def file_problems(root: Path) -> list[str]:
             if path.suffix == ".py":
                 ast.parse(text, str(name))
             elif path.suffix in {".yaml", ".yml"}:
-                yaml.safe_load(text)
+                list(yaml.safe_load_all(text))  # Kubernetes manifests hold several documents
             elif path.suffix == ".toml":
                 tomllib.loads(text)
         except (SyntaxError, ValueError, yaml.YAMLError) as exc:

@@ -77,7 +77,7 @@ def assert_parses(project: Path) -> None:
         if path.suffix == ".py":
             compile(text, str(path), "exec")
         elif path.suffix in {".yaml", ".yml"}:
-            yaml.safe_load(text)
+            list(yaml.safe_load_all(text))
         elif path.suffix == ".toml":
             tomllib.loads(text)
 
@@ -137,6 +137,15 @@ def test_defaults_generate_exactly_the_files_the_readme_lists(bake: Bake) -> Non
         "Makefile",
         "README.md",
         "compose.yaml",
+        "deploy/kubernetes/base/autoscaling.yaml",
+        "deploy/kubernetes/base/config.env",
+        "deploy/kubernetes/base/kustomization.yaml",
+        "deploy/kubernetes/base/kustomizeconfig.yaml",
+        "deploy/kubernetes/base/scheduler.yaml",
+        "deploy/kubernetes/base/secret.env.example",
+        "deploy/kubernetes/base/worker.yaml",
+        "deploy/kubernetes/overlays/development/kustomization.yaml",
+        "deploy/kubernetes/overlays/development/servers.yaml",
         "pyproject.toml",
         "celery_tasks/__init__.py",
         "celery_tasks/celery.py",
@@ -151,6 +160,7 @@ def test_defaults_generate_exactly_the_files_the_readme_lists(bake: Bake) -> Non
         "tests/conftest.py",
         "tests/drill_tasks.py",
         "tests/test_drills.py",
+        "tests/test_kubernetes.py",
         "tests/test_liveness.py",
         "tests/test_settings.py",
         "tests/test_tasks.py",
