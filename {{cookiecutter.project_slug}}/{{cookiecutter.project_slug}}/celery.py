@@ -1,10 +1,27 @@
-"""The Celery application: create it, load the settings, import the tasks, add the liveness probe."""
+"""The Celery application: create it, load the settings, import the tasks, add the liveness probe{% if cookiecutter.use_sentry %},
+and hook logging and Sentry to Celery's signals{% else %} and JSON logs{% endif %}."""
 
-from celery import Celery
+from celery import Celery, signals
 
+from . import logs
 from .liveness import WorkerLiveness
+{%- if cookiecutter.use_sentry %}
+from .sentry import init_sentry
+{%- endif %}
 
 app = Celery("{{ cookiecutter.project_slug }}", include=["{{ cookiecutter.project_slug }}.tasks"])
 app.config_from_object("{{ cookiecutter.project_slug }}.settings")
 # Keeps the worker's liveness file fresh for the compose healthcheck.
 app.steps["worker"].add(WorkerLiveness)
+
+# LOG_FORMAT=json: every line the worker, its pool processes and beat write is a JSON object.
+if logs.LOG_FORMAT == "json":
+    signals.celeryd_init.connect(logs.json_from_the_start)
+    signals.after_setup_logger.connect(logs.use_json)
+    signals.after_setup_task_logger.connect(logs.use_json)
+{%- if cookiecutter.use_sentry %}
+
+# Sentry (SENTRY_DSN): in the worker before it forks its pool processes, which inherit it; in beat.
+signals.celeryd_init.connect(init_sentry)
+signals.beat_init.connect(init_sentry)
+{%- endif %}
