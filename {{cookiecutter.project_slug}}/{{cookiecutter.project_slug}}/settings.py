@@ -80,8 +80,7 @@ result_backend_transport_options = {"visibility_timeout": int(os.getenv("CELERY_
 {%- endif %}
 {%- if cookiecutter.use_flower %}
 
-# Events let Flower show tasks as they are sent, start and finish.
-worker_send_task_events = True
+# An event when a task is sent, too, so Flower shows tasks still waiting in the queue.
 task_send_sent_event = True
 {%- endif %}
 
@@ -97,3 +96,8 @@ beat_schedule = {
         "args": (100_000,),
     },
 }
+
+# Observe: the worker sends an event as it receives, starts, finishes, fails or retries a task, and
+# the exporter service turns them into Prometheus metrics{% if cookiecutter.use_flower %} (Flower shows them too){% endif %}. They cost
+# about 1.5 ms of worker CPU per task (README: Observe). Heartbeats (workers up) are sent anyway.
+worker_send_task_events = True
