@@ -39,7 +39,7 @@ OPTIONS: dict[str, list[object]] = {
 }
 
 
-def name(combo: dict[str, object]) -> str:
+def combination_id(combo: dict[str, object]) -> str:
     """A readable id: redis-postgresql-noflower-sentry."""
     return "-".join(
         str(value) if not isinstance(value, bool) else ("" if value else "no") + key.removeprefix("use_")
@@ -72,12 +72,12 @@ def covering(options: dict[str, list[object]], every: tuple[str, ...] = ()) -> l
 
 # Every combination: for the checks that only render (lint, mentions, security, compose rules).
 COMBINATIONS = {
-    name(combo): combo
+    combination_id(combo): combo
     for combo in (dict(zip(OPTIONS, values, strict=True)) for values in itertools.product(*OPTIONS.values()))
 }
 # A covering set of pairs, the defaults first: for the bakes that run their own test suites, so an
 # option added to cookiecutter.json adds a bake or two, not twice as many.
-PAIRS = {name(combo): combo for combo in covering(OPTIONS)}
+PAIRS = {combination_id(combo): combo for combo in covering(OPTIONS)}
 # Each offered Python once (the defaults bake in PAIRS covers the first), and the custom answers.
 BAKES = {
     **{bake_id: {**combo, "python_version": PYTHON_VERSIONS[0]} for bake_id, combo in PAIRS.items()},
