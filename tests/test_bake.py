@@ -131,11 +131,8 @@ def expected_services(answers: dict[str, object]) -> set[str]:
     return services
 
 
-@pytest.mark.parametrize("answers", BAKES.values(), ids=BAKES.keys())
-def test_baked_project_lints_clean_and_passes_its_own_tests(
-    bake: Bake, project_servers: ProjectServers, answers: dict[str, object]
-) -> None:
-    project = bake(**answers)
+def assert_lints_clean(project: Path, answers: dict[str, object]) -> None:
+    """Rendered, parsed, ruff-clean, a valid compose file with the chosen services, a clean Dockerfile."""
     assert_fully_rendered(project)
     assert_parses(project)
     tools = Path(sys.executable).parent
@@ -145,6 +142,19 @@ def test_baked_project_lints_clean_and_passes_its_own_tests(
     run([str(tools / "hadolint"), "Dockerfile"], project)
     compose = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))
     assert set(compose["services"]) == expected_services(answers)
+
+
+@pytest.mark.parametrize("answers", COMBINATIONS.values(), ids=COMBINATIONS.keys())
+def test_every_combination_renders_and_lints_clean(bake: Bake, answers: dict[str, object]) -> None:
+    assert_lints_clean(bake(**answers), answers)
+
+
+@pytest.mark.parametrize("answers", BAKES.values(), ids=BAKES.keys())
+def test_baked_project_lints_clean_and_passes_its_own_tests(
+    bake: Bake, project_servers: ProjectServers, answers: dict[str, object]
+) -> None:
+    project = bake(**answers)
+    assert_lints_clean(project, answers)
 
     bin_dir = project_venv(project, str(answers["python_version"]))
     output = run_project_tests(project, bin_dir, *project_servers(answers))

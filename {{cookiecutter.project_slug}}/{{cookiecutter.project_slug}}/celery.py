@@ -1,5 +1,5 @@
-"""The Celery application: create it, load the settings, import the tasks, add the liveness probe{% if cookiecutter.use_sentry %},
-and hook logging and Sentry to Celery's signals{% else %} and JSON logs{% endif %}."""
+"""The Celery application: create it, load the settings, import the tasks, add the liveness probe,
+hook JSON logs{% if cookiecutter.use_sentry %} and Sentry{% endif %} to Celery's signals."""
 
 from celery import Celery, signals
 
