@@ -86,6 +86,11 @@ def test_beat_logging_json_writes_only_json_lines(tmp_path: Path) -> None:
         process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=output, stderr=output)
         try:
             wait_for_record(log, logger="celery.beat", message="beat: Starting...")
+            # Stopped before its scheduler is set up, beat fails to save the schedule: wait for a tick.
+            deadline = time.monotonic() + 30
+            while not liveness_file.exists():
+                assert time.monotonic() < deadline, "celery beat wrote no liveness file within 30 s"
+                time.sleep(0.2)
         finally:
             process.send_signal(signal.SIGTERM)
             exit_code = process.wait(timeout=30)
