@@ -27,7 +27,7 @@ class TaskJsonFormatter(JsonFormatter):
 
     def __init__(self) -> None:
         super().__init__(
-            ["levelname", "name", "processName", "message"],
+            "%(levelname)s %(name)s %(processName)s %(message)s",
             rename_fields={"levelname": "level", "name": "logger", "processName": "process"},
             timestamp="time",
         )
