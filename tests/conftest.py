@@ -10,6 +10,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -182,6 +183,30 @@ def project_venv(project: Path, version: str) -> Path:
             subprocess.run([python_for(version), "-m", "venv", str(venv)], check=True)
             pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
             subprocess.run([*pip, "--disable-pip-version-check", *requirements], check=True)
+            (venv / "ready").touch()
+    return venv / "bin"
+
+
+def exporter_venv(project: Path) -> Path:
+    """A virtualenv with the metrics exporter as the Dockerfile's exporter stage installs it: that
+    stage's Python, requirements-exporter.txt. Returns its bin dir; shared and locked like project_venv."""
+    dockerfile = (project / "Dockerfile").read_text(encoding="utf-8")
+    stage = re.search(r"^FROM python:(\d+\.\d+)\S* AS exporter$", dockerfile, flags=re.MULTILINE)
+    assert stage, "the Dockerfile has no exporter stage FROM python:<version>..."
+    requirements = (project / "requirements-exporter.txt").read_text(encoding="utf-8")
+    key = hashlib.sha256(f"{stage[1]} {requirements}".encode()).hexdigest()[:12]
+    venv = VENVS / f"exporter-py{stage[1]}-{key}"
+    VENVS.mkdir(parents=True, exist_ok=True)
+    with open(VENVS / f"{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (venv / "ready").exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([python_for(stage[1]), "-m", "venv", str(venv)], check=True)
+            # --no-deps: a pin missing from the file fails here instead of drifting in the image.
+            pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "--quiet"]
+            requirements_file = str(project / "requirements-exporter.txt")
+            subprocess.run([*pip, "install", "--no-deps", "--requirement", requirements_file], check=True)
+            subprocess.run([*pip, "check"], check=True)
             (venv / "ready").touch()
     return venv / "bin"
 

@@ -28,23 +28,59 @@ CUSTOM = {
     "broker": "rabbitmq",
     "result_backend": "redis",
     "use_flower": True,
+    "use_sentry": True,
 }
-# Every combination of the options, generated from cookiecutter.json, with a readable id.
-OPTIONS = {
+# The options (every prompt with a fixed set of answers but the Python version), from cookiecutter.json.
+OPTIONS: dict[str, list[object]] = {
     "broker": DEFAULTS["broker"],
     "result_backend": DEFAULTS["result_backend"],
     "use_flower": [False, True],
+    "use_sentry": [False, True],
 }
-COMBINATIONS = {
-    "-".join(
-        f"{value}" if key != "use_flower" else ("flower" if value else "noflower")
+
+
+def combination_id(combo: dict[str, object]) -> str:
+    """A readable id: redis-postgresql-noflower-sentry."""
+    return "-".join(
+        str(value) if not isinstance(value, bool) else ("" if value else "no") + key.removeprefix("use_")
         for key, value in combo.items()
-    ): combo
+    )
+
+
+def covering(options: dict[str, list[object]], every: tuple[str, ...] = ()) -> list[dict[str, object]]:
+    """Combinations in which each pair of values of any two options appears at least once, and each
+    combination of the options named in `every`. Picked greedily from the full product, first
+    combination first (the defaults), so the set is small (all-pairs) and the same on every run."""
+    product = [dict(zip(options, values, strict=True)) for values in itertools.product(*options.values())]
+
+    def pairs(combo: dict[str, object]) -> set[tuple[tuple[str, object], tuple[str, object]]]:
+        return {((a, combo[a]), (b, combo[b])) for a, b in itertools.combinations(options, 2)}
+
+    def key(combo: dict[str, object]) -> tuple[object, ...]:
+        return tuple(combo[option] for option in every)
+
+    uncovered = set().union(*map(pairs, product))
+    wanted = {key(combo) for combo in product}
+    chosen: list[dict[str, object]] = []
+    while uncovered or wanted:
+        best = max(product, key=lambda combo: (key(combo) in wanted, len(pairs(combo) & uncovered)))
+        chosen.append(best)
+        uncovered -= pairs(best)
+        wanted.discard(key(best))
+    return chosen
+
+
+# Every combination: for the checks that only render (lint, mentions, security, compose rules).
+COMBINATIONS = {
+    combination_id(combo): combo
     for combo in (dict(zip(OPTIONS, values, strict=True)) for values in itertools.product(*OPTIONS.values()))
 }
-# Each offered Python once (the defaults bake in COMBINATIONS covers the first), and the custom answers.
+# A covering set of pairs, the defaults first: for the bakes that run their own test suites, so an
+# option added to cookiecutter.json adds a bake or two, not twice as many.
+PAIRS = {combination_id(combo): combo for combo in covering(OPTIONS)}
+# Each offered Python once (the defaults bake in PAIRS covers the first), and the custom answers.
 BAKES = {
-    **{name: {**combo, "python_version": PYTHON_VERSIONS[0]} for name, combo in COMBINATIONS.items()},
+    **{bake_id: {**combo, "python_version": PYTHON_VERSIONS[0]} for bake_id, combo in PAIRS.items()},
     **{f"defaults-python{version}": {"python_version": version} for version in PYTHON_VERSIONS[1:]},
     "custom-answers": CUSTOM,
 }
@@ -55,7 +91,11 @@ WORDS = {
     ("result_backend", "postgresql"): ["postgres", "psycopg", "sqlalchemy"],
     ("result_backend", "redis"): ["redis"],
     ("use_flower", True): ["flower"],
+    ("use_sentry", True): ["sentry"],
 }
+# Lock files name what the dependencies pull in whatever the answers (kombu always needs amqp, the
+# metrics exporter always needs redis): only their comments are held to WORDS.
+LOCK_FILES = {"requirements-exporter.txt"}
 
 
 def generated_files(project: Path) -> list[Path]:
@@ -83,7 +123,7 @@ def assert_parses(project: Path) -> None:
 
 
 def expected_services(answers: dict[str, object]) -> set[str]:
-    services = {"worker", "scheduler", "broker"}
+    services = {"worker", "scheduler", "broker", "exporter"}
     if answers.get("result_backend", OPTIONS["result_backend"][0]) != "none":
         services.add("backend")
     if answers.get("use_flower"):
@@ -91,11 +131,8 @@ def expected_services(answers: dict[str, object]) -> set[str]:
     return services
 
 
-@pytest.mark.parametrize("answers", BAKES.values(), ids=BAKES.keys())
-def test_baked_project_lints_clean_and_passes_its_own_tests(
-    bake: Bake, project_servers: ProjectServers, answers: dict[str, object]
-) -> None:
-    project = bake(**answers)
+def assert_lints_clean(project: Path, answers: dict[str, object]) -> None:
+    """Rendered, parsed, ruff-clean, a valid compose file with the chosen services, a clean Dockerfile."""
     assert_fully_rendered(project)
     assert_parses(project)
     tools = Path(sys.executable).parent
@@ -105,6 +142,19 @@ def test_baked_project_lints_clean_and_passes_its_own_tests(
     run([str(tools / "hadolint"), "Dockerfile"], project)
     compose = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))
     assert set(compose["services"]) == expected_services(answers)
+
+
+@pytest.mark.parametrize("answers", COMBINATIONS.values(), ids=COMBINATIONS.keys())
+def test_every_combination_renders_and_lints_clean(bake: Bake, answers: dict[str, object]) -> None:
+    assert_lints_clean(bake(**answers), answers)
+
+
+@pytest.mark.parametrize("answers", BAKES.values(), ids=BAKES.keys())
+def test_baked_project_lints_clean_and_passes_its_own_tests(
+    bake: Bake, project_servers: ProjectServers, answers: dict[str, object]
+) -> None:
+    project = bake(**answers)
+    assert_lints_clean(project, answers)
 
     bin_dir = project_venv(project, str(answers["python_version"]))
     output = run_project_tests(project, bin_dir, *project_servers(answers))
@@ -119,6 +169,8 @@ def test_nothing_mentions_an_option_that_was_not_chosen(bake: Bake, answers: dic
     unchosen = {word for words in WORDS.values() for word in words} - chosen
     for path in generated_files(project):
         text = path.read_text(encoding="utf-8").lower()
+        if path.name in LOCK_FILES:
+            text = "\n".join(line for line in text.splitlines() if line.startswith("#"))
         found = [word for word in unchosen if word in text]
         assert found == [], f"{path.relative_to(project)} mentions {found}, which {answers} did not choose"
 
@@ -147,10 +199,12 @@ def test_defaults_generate_exactly_the_files_the_readme_lists(bake: Bake) -> Non
         "deploy/kubernetes/overlays/development/kustomization.yaml",
         "deploy/kubernetes/overlays/development/servers.yaml",
         "pyproject.toml",
+        "requirements-exporter.txt",
         "celery_tasks/__init__.py",
         "celery_tasks/celery.py",
         "celery_tasks/deadletter.py",
         "celery_tasks/liveness.py",
+        "celery_tasks/logs.py",
         "celery_tasks/settings.py",
         "celery_tasks/task.py",
         "celery_tasks/tasks/__init__.py",
@@ -162,6 +216,7 @@ def test_defaults_generate_exactly_the_files_the_readme_lists(bake: Bake) -> Non
         "tests/test_drills.py",
         "tests/test_kubernetes.py",
         "tests/test_liveness.py",
+        "tests/test_logs.py",
         "tests/test_settings.py",
         "tests/test_tasks.py",
         "tests/test_worker.py",
@@ -185,7 +240,7 @@ def test_free_text_answers_reach_readme_and_pyproject_intact(bake: Bake) -> None
 def test_worker_consumes_the_prompted_queue_with_the_prompted_concurrency(bake: Bake) -> None:
     project = bake(**CUSTOM)
     command = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))["services"]["worker"]
-    assert command["command"][:4] == ["celery", "-A", "zoe_s_nightly_reports", "worker"]
+    assert command["command"][:5] == ["celery", "-A", "zoe_s_nightly_reports", "--quiet", "worker"]
     assert "--queues=reports.high" in command["command"]
     assert "--concurrency=${WORKER_CONCURRENCY:-3}" in command["command"]
     assert "WORKER_CONCURRENCY=3\n" in (project / ".env").read_text(encoding="utf-8")
@@ -211,7 +266,7 @@ def test_compose_file_follows_the_production_rules(bake: Bake, answers: dict[str
         for port in service.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond localhost"
         assert ":" in service.get("image", "x:1") and not service.get("image", "").endswith(":latest"), name
-    for name in servers | ({"flower"} & set(services)):
+    for name in servers | ({"flower", "exporter"} & set(services)):
         assert services[name]["healthcheck"]["test"][0] in {"CMD", "CMD-SHELL"}, name
     for name in {"worker", "scheduler", "flower"} & set(services):
         assert services[name]["command"][:3] == ["celery", "-A", "celery_tasks"]
@@ -220,9 +275,17 @@ def test_compose_file_follows_the_production_rules(bake: Bake, answers: dict[str
         assert set(services[name]["depends_on"]) == servers
         conditions = {dependency["condition"] for dependency in services[name]["depends_on"].values()}
         assert conditions == {"service_healthy"}
-    assert services["scheduler"]["command"][3] == "beat"
+    # No start-up banner: every line the worker and beat write is a log line (JSON with LOG_FORMAT=json).
+    assert services["worker"]["command"][3:5] == ["--quiet", "worker"]
+    assert services["scheduler"]["command"][3:5] == ["--quiet", "beat"]
     if "flower" in services:
         assert services["flower"]["ports"] == ["127.0.0.1:${FLOWER_HOST_PORT:-5555}:5555"]
+    # The metrics exporter: its own image stage, the workers' broker, published on 127.0.0.1 only.
+    exporter = services["exporter"]
+    assert exporter["build"]["target"] == "exporter"
+    assert exporter["environment"]["CE_BROKER_URL"] == services["worker"]["environment"]["CELERY_BROKER_URL"]
+    assert exporter["ports"] == ["127.0.0.1:${EXPORTER_HOST_PORT:-9808}:9808"]
+    assert exporter["depends_on"] == {"broker": {"condition": "service_healthy"}}
 
 
 def test_every_bake_gets_its_own_secrets_in_a_private_env_file(bake: Bake) -> None:

@@ -50,11 +50,16 @@ def test_every_combination_exposes_nothing_and_shares_no_secret(
         for port in service.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port}"
 
-    # The image runs as a non-root, numeric user.
+    # Each image that runs (app, and the metrics exporter's) runs as a non-root, numeric user.
     dockerfile = (first / "Dockerfile").read_text(encoding="utf-8")
-    users = re.findall(r"^USER (.+)$", dockerfile, flags=re.MULTILINE)
-    assert users == ["${UID}:${GID}"]
-    assert re.search(r"^ARG UID=1000$", dockerfile, flags=re.MULTILINE)
+    stages = dict(
+        re.findall(r"^FROM \S+ AS (\w+)$(.*?)(?=^FROM |\Z)", dockerfile, flags=re.MULTILINE | re.DOTALL)
+    )
+    assert set(stages) == {"deps", "exporter", "app"}
+    for stage in ("exporter", "app"):
+        assert re.findall(r"^USER (.+)$", stages[stage], flags=re.MULTILINE) == ["${UID}:${GID}"], stage
+        assert re.search(r"^ARG UID=1000$", stages[stage], flags=re.MULTILINE), stage
+    assert "USER" not in stages["deps"]
 
     # .env stays out of git and out of the image (the .dockerignore is an allow-list).
     assert ".env" in (first / ".gitignore").read_text(encoding="utf-8").splitlines()
@@ -119,6 +124,7 @@ def test_every_container_gets_only_the_secrets_it_needs_and_none_starts_without_
         "worker": {broker, *backend},
         "scheduler": {broker, *backend},
         "flower": {broker, *backend, "FLOWER_PASSWORD"},
+        "exporter": {broker},
     }
     for name, service in services.items():
         assert "env_file" not in service, f"{name} would get every variable in .env"

@@ -20,9 +20,7 @@ from collections import Counter
 from collections.abc import {% if cookiecutter.result_backend != "none" %}Callable, {% endif %}Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-{%- if cookiecutter.result_backend != "none" %}
-from typing import Any
-{%- endif %}
+from typing import {% if cookiecutter.result_backend != "none" %}IO, Any{% else %}IO{% endif %}
 
 import pytest
 {%- if cookiecutter.result_backend == "redis" %}
@@ -97,16 +95,20 @@ def services() -> None:
         )
 
 
-def start_worker(queue: str, env: dict[str, str], *options: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_worker(
+    queue: str, env: dict[str, str], *options: str, output: IO[bytes] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start a real `celery worker` process, as compose.yaml starts it, and wait until it answers.
 
     It gets a session of its own, so a test can kill it with all its child processes at once.
-    Returns the process and the worker's node name.
+    Its stdout and stderr go to `output` if given. Returns the process and the worker's node name.
     """
     node = f"test-{uuid.uuid4().hex[:8]}@localhost"
-    command = [sys.executable, "-m", "celery", "-A", "{{ cookiecutter.project_slug }}", "worker"]
+    command = [sys.executable, "-m", "celery", "-A", "{{ cookiecutter.project_slug }}", "--quiet", "worker"]
     command += [f"--queues={queue}", "--concurrency=2", f"--hostname={node}", *options]
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True)
+    process = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env=env, start_new_session=True, stdout=output, stderr=output
+    )
     deadline = time.monotonic() + 60
     while not answers_ping(node, env["CELERY_BROKER_URL"]):
         if process.poll() is not None:

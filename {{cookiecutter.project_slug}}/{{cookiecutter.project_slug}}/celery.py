@@ -1,9 +1,13 @@
-"""The Celery application: create it, load the settings, import the tasks, add the liveness probe."""
+"""The Celery application: create it, load the settings, import the tasks, add the liveness probe,
+hook JSON logs{% if cookiecutter.use_sentry %} and Sentry{% endif %} to Celery's signals."""
 
-from celery import Celery
+from celery import Celery, signals
 
-from . import deadletter  # noqa: F401 (connects its signal handlers)
+from . import deadletter, logs  # noqa: F401 (deadletter connects its signal handlers on import)
 from .liveness import WorkerLiveness
+{%- if cookiecutter.use_sentry %}
+from .sentry import init_sentry
+{%- endif %}
 
 {% if cookiecutter.broker == "redis" -%}
 # task.py's base class refuses countdowns and ETAs the Redis broker cannot hold safely.
@@ -18,3 +22,15 @@ app = Celery("{{ cookiecutter.project_slug }}", include=["{{ cookiecutter.projec
 app.config_from_object("{{ cookiecutter.project_slug }}.settings")
 # Keeps the worker's liveness file fresh for the healthcheck.
 app.steps["worker"].add(WorkerLiveness)
+
+# LOG_FORMAT=json: every line the worker, its pool processes and beat write is a JSON object.
+if logs.LOG_FORMAT == "json":
+    signals.celeryd_init.connect(logs.json_from_the_start)
+    signals.after_setup_logger.connect(logs.use_json)
+    signals.after_setup_task_logger.connect(logs.use_json)
+{%- if cookiecutter.use_sentry %}
+
+# Sentry (SENTRY_DSN): in the worker before it forks its pool processes, which inherit it; in beat.
+signals.celeryd_init.connect(init_sentry)
+signals.beat_init.connect(init_sentry)
+{%- endif %}

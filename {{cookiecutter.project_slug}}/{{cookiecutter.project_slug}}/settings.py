@@ -115,8 +115,7 @@ result_expires = timedelta(days=int(os.getenv("CELERY_RESULT_EXPIRES_DAYS", "1")
 {%- endif %}
 {%- if cookiecutter.use_flower %}
 
-# Events let Flower show tasks as they are sent, start and finish.
-worker_send_task_events = True
+# An event when a task is sent, too, so Flower shows tasks still waiting in the queue.
 task_send_sent_event = True
 {%- endif %}
 
@@ -132,3 +131,8 @@ beat_schedule = {
         "args": (100_000,),
     },
 }
+
+# Observe: the worker sends an event as it receives, starts, finishes, fails or retries a task, and
+# the exporter service turns them into Prometheus metrics{% if cookiecutter.use_flower %} (Flower shows them too){% endif %}. They cost
+# about 1.3 ms of CPU per task (README: Observe). Heartbeats (workers up) are sent anyway.
+worker_send_task_events = True

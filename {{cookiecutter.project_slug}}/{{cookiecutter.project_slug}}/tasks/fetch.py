@@ -6,8 +6,12 @@ against an allow-list of hosts before fetching.
 """
 
 import requests
+from celery.utils.log import get_task_logger
 
 from ..celery import app
+
+# A task's logger: each line carries the task's name and id (as JSON fields with LOG_FORMAT=json).
+logger = get_task_logger(__name__)
 
 # Seconds to open the connection, and to wait for each chunk of the response.
 CONNECT_TIMEOUT = 3.05
@@ -37,6 +41,7 @@ class ResponseTooLargeError(Exception):
 def fetch_url(url: str) -> dict[str, object]:
     """GET `url`; return its status code and size. 4xx answers fail at once: retrying will not help."""
     with requests.get(url, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), stream=True) as response:
+        logger.info("GET %s answered %s", url, response.status_code)
         if response.status_code == 429 or response.status_code >= 500:
             raise TransientHTTPError(f"{url} answered {response.status_code}")
         response.raise_for_status()
