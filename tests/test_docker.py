@@ -115,10 +115,12 @@ class Stack:
         self.slug = self.project.name
         self.compose_file = yaml.safe_load((self.project / "compose.yaml").read_text(encoding="utf-8"))
         self.services = set(self.compose_file["services"])
-        if "flower" in self.services:  # a free host port, in .env as a user would set it
-            env_file = self.project / ".env"
-            text = env_file.read_text(encoding="utf-8")
-            env_file.write_text(re.sub(r"(?m)^FLOWER_HOST_PORT=.*$", f"FLOWER_HOST_PORT={free_port()}", text))
+        # Free host ports for what is published, in .env as a user would set them: bakes run side by side.
+        env_file = self.project / ".env"
+        text = env_file.read_text(encoding="utf-8")
+        for name in ("FLOWER_HOST_PORT", "EXPORTER_HOST_PORT"):
+            text = re.sub(rf"(?m)^{name}=.*$", f"{name}={free_port()}", text)
+        env_file.write_text(text, encoding="utf-8")
         self.dotenv = read_env_file(self.project / ".env")
         self.env = {**os.environ, **DOCKER_ENV, "COMPOSE_PROJECT_NAME": self.slug.replace("_", "-")}
         self.timings: dict[str, float] = {}
@@ -400,7 +402,7 @@ class TestComposeUp:
         if stack.answers["result_backend"] != "none":
             assert all((stack.stored(task_id) or ("",))[0] == "SUCCESS" for task_id in sent)
 
-    def test_from_outside_nothing_runs_as_root_holds_env_or_is_published_but_flower(
+    def test_from_outside_nothing_runs_as_root_holds_env_or_is_published_but_flower_and_metrics(
         self, stack: Stack
     ) -> None:
         for service in {"worker", "scheduler", "flower"} & stack.services:
@@ -416,9 +418,14 @@ class TestComposeUp:
             for c in stack.containers()
         }
         expected: dict[str, set[tuple[str, int]]] = {name: set() for name in stack.services}
+        expected["exporter"] = {("127.0.0.1", int(stack.dotenv["EXPORTER_HOST_PORT"]))}
         if "flower" in stack.services:
             expected["flower"] = {("127.0.0.1", int(stack.dotenv["FLOWER_HOST_PORT"]))}
         assert published == expected
+        # The metrics, as Prometheus on this machine scrapes them: the worker is up.
+        with urllib.request.urlopen(f"http://127.0.0.1:{stack.dotenv['EXPORTER_HOST_PORT']}/metrics") as page:
+            metrics = page.read().decode()
+        assert re.search(r"^celery_worker_up\{[^}]*\} 1\.0$", metrics, flags=re.MULTILINE), metrics[-2000:]
         if "flower" in stack.services:
             url = f"http://127.0.0.1:{stack.dotenv['FLOWER_HOST_PORT']}/api/workers"
             login = f"{stack.dotenv['FLOWER_USER']}:{stack.dotenv['FLOWER_PASSWORD']}"
