@@ -114,7 +114,8 @@ def queued(channel: object) -> int:
     if not isinstance(channel, Channel):
         raise TypeError(f"not a {Channel.__module__} channel: {channel!r}")
 {%- if cookiecutter.broker == "redis" %}
-    return channel.queue_declare(queue=app.conf.task_default_queue, passive=True).message_count
+    # Not passive: Redis drops an empty list, so a passive declare of an empty queue fails.
+    return channel.queue_declare(queue=app.conf.task_default_queue).message_count
 {%- else %}
     declared = channel.queue_declare(queue=app.conf.task_default_queue, passive=True)
     if declared is None:  # only with nowait=True
