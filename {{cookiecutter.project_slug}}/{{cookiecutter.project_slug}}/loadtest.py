@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("-n must be at least 1, and --args a JSON list such as '[100]'")
 
     progress = Progress()
+{%- if cookiecutter.result_backend != "none" %}
+    app.backend.get_task_meta("load-test-warm-up")  # connects to the result backend before the clock starts
+{%- endif %}
     try:
         figures: dict[str, Any] = {"task": name, "args": args}
         figures["throughput"] = throughput(name, args, options.tasks, options.timeout, progress)
