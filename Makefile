@@ -2,8 +2,9 @@
 .DEFAULT_GOAL := help
 PYTHON ?= python3
 VENV := .venv
-# make bench N=50 SAMPLES=5: a quick smoke run
+# make bench N=50 ROUNDS=1 SAMPLES=5: a smoke run of about a minute
 N ?= 2000
+ROUNDS ?= 3
 SAMPLES ?= 100
 
 help: ## list the tasks
@@ -26,6 +27,6 @@ test: lint ## lint, then every template test (needs Redis and PostgreSQL: bash .
 	$(VENV)/bin/pytest --numprocesses 3 --dist loadgroup
 
 bench: $(VENV)/ready ## results ignored, in PostgreSQL (Celery's backend, this one) and in Redis: one table (N=2000)
-	$(VENV)/bin/python bench/run.py --tasks $(N) --samples $(SAMPLES)
+	$(VENV)/bin/python bench/run.py --tasks $(N) --rounds $(ROUNDS) --samples $(SAMPLES)
 
 .PHONY: help project lint test bench
