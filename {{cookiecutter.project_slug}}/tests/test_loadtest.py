@@ -1,4 +1,4 @@
-"""The load test (python -m {{ cookiecutter.project_slug }}.loadtest), run against a real worker with a small N."""
+"""The load test (loadtest.py), run against a real worker with a small N."""
 
 import json
 import subprocess
