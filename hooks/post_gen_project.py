@@ -2,7 +2,7 @@
 
 import ast
 import json
-import secrets
+import runpy
 import shlex
 import sys
 import tomllib
@@ -19,9 +19,8 @@ JINJA = ("{" + "{", "{" + "%", "{" + "#")
 NEXT_STEPS = """
 Next steps:
   cd {folder}
-  docker compose up --build
-  python -m venv .venv && .venv/bin/pip install -e '.[dev]' && .venv/bin/pytest
-  (the tests need Redis and PostgreSQL on localhost: README.md, "Test")
+  docker compose up --build    # the whole stack
+  make install test            # the tests, with the servers README.md ("Test") names
 """
 
 
@@ -40,7 +39,7 @@ def file_problems(root: Path) -> list[str]:
             if path.suffix == ".py":
                 ast.parse(text, str(name))
             elif path.suffix in {".yaml", ".yml"}:
-                yaml.safe_load(text)
+                list(yaml.safe_load_all(text))  # Kubernetes manifests hold several documents
             elif path.suffix == ".toml":
                 tomllib.loads(text)
         except (SyntaxError, ValueError, yaml.YAMLError) as exc:
@@ -49,13 +48,15 @@ def file_problems(root: Path) -> list[str]:
 
 
 def compose_problems(compose: dict[str, Any], root: Path) -> list[str]:
-    """Services may use only services, volumes and networks the file defines, and env files that exist.
+    """Services may use only the services, volumes, networks and secrets the file defines, and env files
+    that exist.
 
     Read from the file rather than listed here, so the check holds whichever services the answers chose.
     """
     services = compose.get("services") or {}
     defined = {"service": set(services), "volume": set(compose.get("volumes") or {})}
     defined["network"] = {"default", *(compose.get("networks") or {})}
+    defined["secret"] = set(compose.get("secrets") or {})
     found = []
     for name, service in services.items():
         volumes = [
@@ -63,6 +64,9 @@ def compose_problems(compose: dict[str, Any], root: Path) -> list[str]:
             for v in service.get("volumes") or []
         ]
         used = {"service": service.get("depends_on") or [], "network": service.get("networks") or []}
+        used["secret"] = [
+            s if isinstance(s, str) else s.get("source", "") for s in service.get("secrets") or []
+        ]
         used["volume"] = [
             v.get("source", "")
             for v in volumes
@@ -98,25 +102,10 @@ def worker_problems(compose: dict[str, Any], queue: str, concurrency: object) ->
     ]
 
 
-def fill_secrets(example: str) -> str:
-    """Return .env text: .env.example with a fresh random value for every empty *_PASSWORD.
-
-    Hex digits only: safe inside URLs, command lines and compose's ${} interpolation.
-    """
-    lines = []
-    for line in example.splitlines():
-        name, equals, value = line.partition("=")
-        if equals and not name.startswith("#") and name.endswith("_PASSWORD") and not value:
-            line = f"{name}={secrets.token_hex(32)}"
-        lines.append(line)
-    return "\n".join(lines) + "\n"
-
-
 def write_env(root: Path) -> None:
-    """Write .env readable by its owner only: it holds this project's passwords."""
-    env = root / ".env"
-    env.write_text(fill_secrets((root / ".env.example").read_text(encoding="utf-8")), encoding="utf-8")
-    env.chmod(0o600)
+    """Give the project passwords of its own, with the code `make env` runs (scripts/new_env.py)."""
+    if not (root / ".env").exists():  # re-generating over a project keeps its passwords
+        runpy.run_path(str(root / "scripts" / "new_env.py"))["main"](root)
 
 
 def main() -> int:

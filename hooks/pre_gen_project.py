@@ -2,7 +2,9 @@
 
 import json
 import keyword
+import os
 import re
+import shlex
 import sys
 import zoneinfo
 from collections.abc import Callable
@@ -131,10 +133,33 @@ def problems(answers: dict[str, object], offered: dict[str, object]) -> list[str
     return found
 
 
+def rerun_command(answers: dict[str, object]) -> str | None:
+    """How to generate again from the answers given, once the refused ones are fixed.
+
+    Cookiecutter cannot ask a single prompt again, but it saved every answer to its replay file
+    before this hook ran; generating from that file asks nothing.
+    """
+    from cookiecutter.config import get_user_config
+    from cookiecutter.replay import get_file_name
+
+    template, repo_dir, output_dir = (answers.get(key) for key in ("_template", "_repo_dir", "_output_dir"))
+    if not all(isinstance(value, str) for value in (template, repo_dir, output_dir)):
+        return None
+    replay_dir = get_user_config()["replay_dir"]
+    replay_file = get_file_name(replay_dir, os.path.basename(os.path.abspath(str(repo_dir))))
+    if not os.path.isfile(replay_file):
+        return None
+    command = ["cookiecutter", "--replay-file", replay_file, str(template), "--output-dir", str(output_dir)]
+    return f"Fix them in {replay_file}, then generate again without the prompts:\n    {shlex.join(command)}"
+
+
 def main() -> int:
     found = problems(ANSWERS, OFFERED)
     if found:
+        rerun = rerun_command(ANSWERS)
         print("\nThe project was not generated:\n" + "\n".join(found) + "\n", file=sys.stderr)
+        if rerun:
+            print(rerun + "\n", file=sys.stderr)
     return 1 if found else 0
 
 

@@ -50,11 +50,18 @@ def service_command(service: Mapping[str, Any], env: Mapping[str, str]) -> list[
 
 
 def service_environment(service: Mapping[str, Any], project: Path, env: Mapping[str, str]) -> dict[str, str]:
-    """What the container's environment holds: its env_file, overridden by its interpolated environment."""
+    """What the container's environment holds: its env_file, overridden by its interpolated environment.
+
+    A name without a value takes the value the variable has where compose runs (.env included), and
+    is left out when it has none.
+    """
     files = service.get("env_file", [])
     environment: dict[str, str] = {}
     for name in [files] if isinstance(files, str) else files:
         environment.update(read_env_file(project / name))
     for name, value in service.get("environment", {}).items():
-        environment[name] = interpolate(str(value), env)
+        if value is not None:
+            environment[name] = interpolate(str(value), env)
+        elif name in env:
+            environment[name] = env[name]
     return environment

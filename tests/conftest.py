@@ -215,3 +215,18 @@ def bake(cookies: Cookies) -> Bake:
         return Path(result.project_path)
 
     return bake_with
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how long each `docker compose` bake took (tests/test_docker.py records it)."""
+    lines = {
+        str(value): None
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        for name, value in getattr(report, "user_properties", [])
+        if name == "docker-timings"
+    }
+    if lines:
+        terminalreporter.write_sep("-", "docker compose: time per bake")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -50,8 +50,8 @@ BAKES = {
 }
 # What each option value brings; a generated file may mention none of the words of an option not chosen.
 WORDS = {
-    ("broker", "redis"): ["redis"],
-    ("broker", "rabbitmq"): ["rabbitmq", "amqp"],
+    ("broker", "redis"): ["redis", "visibility", "unacked"],
+    ("broker", "rabbitmq"): ["rabbitmq", "amqp", "quorum", "consumer_timeout"],
     ("result_backend", "postgresql"): ["postgres", "psycopg", "sqlalchemy"],
     ("result_backend", "redis"): ["redis"],
     ("use_flower", True): ["flower"],
@@ -77,7 +77,7 @@ def assert_parses(project: Path) -> None:
         if path.suffix == ".py":
             compile(text, str(path), "exec")
         elif path.suffix in {".yaml", ".yml"}:
-            yaml.safe_load(text)
+            list(yaml.safe_load_all(text))
         elif path.suffix == ".toml":
             tomllib.loads(text)
 
@@ -137,20 +137,33 @@ def test_defaults_generate_exactly_the_files_the_readme_lists(bake: Bake) -> Non
         "Makefile",
         "README.md",
         "compose.yaml",
+        "deploy/kubernetes/base/autoscaling.yaml",
+        "deploy/kubernetes/base/config.env",
+        "deploy/kubernetes/base/kustomization.yaml",
+        "deploy/kubernetes/base/kustomizeconfig.yaml",
+        "deploy/kubernetes/base/scheduler.yaml",
+        "deploy/kubernetes/base/secret.env.example",
+        "deploy/kubernetes/base/worker.yaml",
+        "deploy/kubernetes/overlays/development/kustomization.yaml",
+        "deploy/kubernetes/overlays/development/servers.yaml",
         "pyproject.toml",
         "celery_tasks/__init__.py",
         "celery_tasks/celery.py",
+        "celery_tasks/deadletter.py",
         "celery_tasks/liveness.py",
         "celery_tasks/loadtest.py",
         "celery_tasks/results.py",
         "celery_tasks/settings.py",
+        "celery_tasks/task.py",
         "celery_tasks/tasks/__init__.py",
         "celery_tasks/tasks/fetch.py",
         "celery_tasks/tasks/primes.py",
         "celery_tasks/tasks/sleep.py",
+        "scripts/new_env.py",
         "tests/conftest.py",
         "tests/drill_tasks.py",
         "tests/test_drills.py",
+        "tests/test_kubernetes.py",
         "tests/test_liveness.py",
         "tests/test_loadtest.py",
         "tests/test_results.py",

@@ -234,10 +234,12 @@ def test_post_gen_names_every_undefined_reference_in_compose(post: ModuleType, t
     compose["services"]["worker"]["depends_on"] = ["broker", "backend"]
     compose["services"]["worker"]["volumes"].append("logs:/logs")
     compose["services"]["worker"]["networks"] = ["internal"]
+    compose["services"]["worker"]["secrets"] = ["db_password"]
     compose["services"]["broker"]["env_file"] = [{"path": "optional.env", "required": False}]
     assert post.compose_problems(compose, tmp_path) == [
         "compose.yaml: service worker uses undefined service backend.",
         "compose.yaml: service worker uses undefined network internal.",
+        "compose.yaml: service worker uses undefined secret db_password.",
         "compose.yaml: service worker uses undefined volume logs.",
         "compose.yaml: service worker reads a missing env file .env.",
     ]

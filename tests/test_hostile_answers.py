@@ -1,8 +1,12 @@
 """Hostile answers, as a person might type them: each is refused in two lines with nothing left behind,
 or makes a project that parses, lints clean and carries the free text intact."""
 
+import json
+import os
 import re
+import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import tomllib
@@ -224,6 +228,43 @@ def test_every_wrong_answer_is_reported_in_one_go(
         "backend_image",
         "timezone",
     ]
+
+
+def test_a_refused_answer_costs_one_edit_the_printed_command_generates_from_the_rest(tmp_path: Path) -> None:
+    """Cookiecutter cannot ask one prompt again: the hook prints how to regenerate from its replay file."""
+    config = tmp_path / "config.yaml"
+    config.write_text(f"cookiecutters_dir: {tmp_path / 'cache'}\nreplay_dir: {tmp_path / 'replay'}\n")
+    env = {**os.environ, "COOKIECUTTER_CONFIG": str(config)}
+    cli = str(Path(sys.executable).parent / "cookiecutter")
+    out = tmp_path / "out"
+    answers = ["project_name=Replay Me", "queue_name=amq.tasks", "worker_concurrency=5"]
+    refused = subprocess.run(
+        [cli, str(TEMPLATE), "--no-input", "--output-dir", str(out), *answers],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "queue_name: 'amq.tasks' starts with 'amq.'" in refused.stderr
+    fix, command = refused.stderr.strip().splitlines()[-2:]
+    replay_file = tmp_path / "replay" / f"{TEMPLATE.name}.json"
+    assert fix == f"Fix them in {replay_file}, then generate again without the prompts:"
+    argv = shlex.split(command)
+    assert argv == [
+        "cookiecutter",
+        "--replay-file",
+        str(replay_file),
+        str(TEMPLATE),
+        "--output-dir",
+        str(out),
+    ]
+    assert left_behind(out) == []
+
+    replay = json.loads(replay_file.read_text())
+    replay["cookiecutter"]["queue_name"] = "tasks"  # the one edit
+    replay_file.write_text(json.dumps(replay))
+    subprocess.run([cli, *argv[1:]], capture_output=True, text=True, env=env, check=True)
+    settings = (out / "replay_me" / "replay_me" / "settings.py").read_text(encoding="utf-8")
+    assert 'task_default_queue = "tasks"' in settings
+    assert "WORKER_CONCURRENCY=5\n" in (out / "replay_me" / ".env").read_text(encoding="utf-8")
 
 
 def broken_template(tmp_path: Path) -> Path:

@@ -19,6 +19,7 @@ WORKFLOW = ".github/workflows/ci.yml"
 # Each task the generated Makefile must offer, and a command its dry run must show.
 TARGETS = {
     "help": "grep",
+    "env": "scripts/new_env.py",
     "install": "pip install",
     "lint": "ruff format --check",
     "format": "ruff format",
@@ -34,11 +35,11 @@ CI_TARGETS = ["install", "lint", "typecheck", "test"]
 DEFAULT_PORTS = {"redis": 6379, "amqp": 5672, "db+postgresql+psycopg2": 5432}
 
 
-def workflow_job(project: Path) -> dict[str, Any]:
+def workflow_job(project: Path, name: str = "check") -> dict[str, Any]:
     workflow = yaml.safe_load((project / WORKFLOW).read_text(encoding="utf-8"))
     jobs: dict[str, dict[str, Any]] = workflow["jobs"]
-    assert list(jobs) == ["check"]
-    return jobs["check"]
+    assert list(jobs) == ["check", "compose"]
+    return jobs[name]
 
 
 def published_ports(service: dict[str, Any]) -> set[int]:
@@ -94,6 +95,26 @@ def test_workflow_is_valid_and_starts_exactly_the_chosen_servers(bake: Bake, ans
         # The fault drills start a redis-server of their own: the runner needs the binary.
         assert runs.pop(0).startswith("sudo apt-get update && sudo apt-get install --yes redis-server")
     assert runs == [f"make {target}" for target in CI_TARGETS]
+
+
+@pytest.mark.parametrize("answers", COMBINATIONS.values(), ids=COMBINATIONS.keys())
+def test_workflow_builds_the_image_starts_the_stack_and_sends_a_task(
+    bake: Bake, answers: dict[str, Any]
+) -> None:
+    """The compose job runs what the README says, with real images (its smoke step runs in test_docker)."""
+    project = bake(**answers)
+    job = workflow_job(project, "compose")
+    assert "services" not in job, "the stack brings its own servers"
+    steps: list[dict[str, Any]] = job["steps"]
+    assert steps[0]["uses"] == "actions/checkout@v4"
+    runs = [step["run"] for step in steps[1:]]
+    assert runs[:2] == ["make env", "docker compose up --build --detach --wait --wait-timeout 180"]
+    assert runs[2].startswith("docker compose exec -T worker python - <<'PY'\n")
+    assert steps[-1] == {
+        "name": "Remove the stack and its volumes",
+        "if": "always()",
+        "run": "docker compose down --volumes",
+    }
 
 
 def test_workflow_follows_the_answered_python_and_images(bake: Bake) -> None:

@@ -117,20 +117,27 @@ def start_worker(queue: str, env: dict[str, str], *options: str) -> tuple[subpro
     return process, node
 
 
-def answers_ping(node: str, broker_url: str) -> bool:
-    """Ping one worker through `broker_url`.
+@contextlib.contextmanager
+def control_app(broker_url: str) -> Iterator[Celery]:
+    """A bare app for control commands (ping, inspect) through `broker_url`.
 
     Celery prefers CELERY_BROKER_URL from the environment to any broker it is given, so that
-    variable is pointed at the worker's broker while a bare app pings.
+    variable points at `broker_url` while the app is in use.
     """
     saved = os.environ["CELERY_BROKER_URL"]
     os.environ["CELERY_BROKER_URL"] = broker_url
-    pinger = Celery()
+    app = Celery()
     try:
-        return bool(pinger.control.ping(destination=[node], timeout=0.5))
+        yield app
     finally:
-        pinger.close()
+        app.close()
         os.environ["CELERY_BROKER_URL"] = saved
+
+
+def answers_ping(node: str, broker_url: str) -> bool:
+    """Ping one worker through `broker_url`."""
+    with control_app(broker_url) as app:
+        return bool(app.control.ping(destination=[node], timeout=0.5))
 
 
 def stop_worker(process: subprocess.Popen[bytes]) -> int:
@@ -155,7 +162,8 @@ class WebServer:
     """A local HTTP server with a few paths, counting the requests each path got.
 
     /ok answers 200; /missing 404; /flaky/<n>/<key> answers 503 n times, then 200;
-    /slow/<seconds> waits before answering.
+    /slow/<seconds> waits before answering; /big/<n> answers n bytes; /drip/<seconds> sends its
+    body a byte every 0.2 s for that long.
     """
 
     def __init__(self) -> None:
@@ -174,13 +182,25 @@ class WebServer:
                 elif parts[0] == "slow":
                     time.sleep(float(parts[1]))
                     status = 200
+                elif parts[0] in ("big", "drip"):
+                    status = 200
                 body = b"hello" if status == 200 else b"no"
+                if parts[0] == "big":
+                    body = b"x" * int(parts[1])
+                elif parts[0] == "drip":
+                    body = b"x" * int(float(parts[1]) / 0.2)
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                # /slow: the client may have given up waiting, which is the point.
-                with contextlib.suppress(BrokenPipeError):
-                    self.wfile.write(body)
+                # /slow, /drip: the client may have given up waiting, which is the point.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    if parts[0] == "drip":
+                        for byte in body:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(0.2)
+                    else:
+                        self.wfile.write(body)
 
             def log_message(self, *args: object) -> None:
                 pass

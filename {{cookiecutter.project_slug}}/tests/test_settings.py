@@ -1,14 +1,29 @@
 """The settings module holds only real Celery settings, and refuses to start without its secrets."""
 
 import inspect
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from celery.app.defaults import DEFAULTS
 
 from {{ cookiecutter.project_slug }} import app, settings
+{%- if cookiecutter.broker == "redis" %}
+from {{ cookiecutter.project_slug }}.task import MAX_DELAY
+{%- endif %}
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def project_tasks() -> Iterator[tuple[str, Any]]:
+    """The project's own tasks, not Celery's built-in ones."""
+    for name, task in app.tasks.items():
+        if name.startswith("{{ cookiecutter.project_slug }}."):
+            yield name, task
 
 
 def _setting_names() -> list[str]:
@@ -37,27 +52,61 @@ def test_the_app_uses_every_setting() -> None:
         assert app.conf[name] == getattr(settings, name), name
 
 
+def settings_with(**environment: str) -> dict[str, Any]:
+    """The settings module as a process with these environment variables would load it."""
+    code = "import json; from {{ cookiecutter.project_slug }} import settings as s; "
+    code += "print(json.dumps({k: v for k, v in vars(s).items() if k.islower()}, default=str))"
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded: dict[str, Any] = json.loads(run.stdout)
+    return loaded
+
+
+def test_every_duration_follows_from_the_one_time_limit() -> None:
+    loaded = settings_with(CELERY_TASK_TIME_LIMIT="1200")
+    assert loaded["task_time_limit"] == 1200
+    assert loaded["task_soft_time_limit"] == 1080
+{%- if cookiecutter.broker == "redis" %}
+    assert loaded["broker_transport_options"]["visibility_timeout"] == 3 * 1200 + 30
+{%- endif %}
+
+
+def test_no_task_runs_longer_than_the_time_limit() -> None:
+    """Every duration is derived from task_time_limit: a task allowed to run longer breaks them."""
+    for name, task in project_tasks():
+        assert (task.time_limit or settings.task_time_limit) <= settings.task_time_limit, name
+        assert (task.soft_time_limit or 0) < (task.time_limit or settings.task_time_limit), name
 {%- if cookiecutter.broker == "redis" %}
 
 
-def test_no_task_outlives_the_visibility_timeout() -> None:
-    """Redis hands a message to another worker when it has been unacknowledged this long: a task
-    that runs (or waits for its retry countdown) longer would run twice at once."""
-    visibility_timeout = settings.broker_transport_options["visibility_timeout"]
-    assert visibility_timeout < 60, "a dead worker's tasks should come back within a minute"
-    for name, task in app.tasks.items():
-        if name.startswith("{{ cookiecutter.project_slug }}."):
-            # Only tasks that set it have retry_backoff_max; Celery falls back to 600, as here.
-            countdown = getattr(task, "retry_backoff_max", 600) if getattr(task, "autoretry_for", ()) else 0
-            assert (task.time_limit or settings.task_time_limit) + countdown < visibility_timeout, name
+def test_no_task_waits_for_a_retry_longer_than_redis_can_hold_it() -> None:
+    """task.py refuses such a retry when it is sent; this finds it before then."""
+    assert settings.task_time_limit == MAX_DELAY
+    for name, task in project_tasks():
+        assert task.default_retry_delay <= MAX_DELAY, name
+        if getattr(task, "autoretry_for", ()):
+            # Celery caps retry_backoff at retry_backoff_max, 600 s unless the task sets it.
+            assert getattr(task, "retry_backoff_max", 600) <= MAX_DELAY, name
 {%- else %}
 
 
-def test_rabbitmq_confirms_publishes_into_a_durable_queue() -> None:
+def test_rabbitmq_confirms_publishes_into_a_quorum_queue_with_a_dead_letter_route() -> None:
     assert settings.broker_transport_options["confirm_publish"] is True
     queue = app.amqp.queues[settings.task_default_queue]
-    assert queue.durable
-    assert not queue.auto_delete
+    assert queue.durable and not queue.auto_delete
+    assert queue.exchange.type == "topic", "native delayed delivery needs a topic exchange"
+    assert queue.queue_arguments == {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": 20,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": f"{settings.task_default_queue}.dead",
+    }
 {%- endif %}
 
 
@@ -65,7 +114,7 @@ def test_a_missing_broker_url_stops_the_app_at_start_up() -> None:
     env = {k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"}
     run = subprocess.run(
         [sys.executable, "-c", "import {{ cookiecutter.project_slug }}.settings"],
-        cwd=Path(__file__).parent.parent,
+        cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
         text=True,

@@ -58,6 +58,15 @@ def test_fetch_url_does_not_retry_a_client_error(web: WebServer, stored_result: 
     assert stored["status"] == "FAILURE"
     assert stored["result"]["exc_type"] == "HTTPError"
     assert web.hits["/missing?worker"] == 1
+
+
+def test_fetch_url_gives_up_on_a_server_that_answers_too_slowly_in_all(
+    web: WebServer, stored_result: StoredResult
+) -> None:
+    """Each byte comes within the read timeout, but the task's soft time limit ends the whole fetch."""
+    stored = stored_result(fetch_url.apply_async((f"{web.url}/drip/10",), soft_time_limit=1))
+    assert stored["status"] == "FAILURE"
+    assert stored["result"]["exc_type"] == "SoftTimeLimitExceeded"
 {%- else -%}
 """Integration: tasks go through the real broker to a real worker.
 

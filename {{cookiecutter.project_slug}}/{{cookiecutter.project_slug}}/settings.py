@@ -7,6 +7,10 @@ Reference: https://docs.celeryq.dev/en/stable/userguide/configuration.html
 
 import os
 from datetime import timedelta
+{%- if cookiecutter.broker == "rabbitmq" %}
+
+from kombu import Exchange, Queue
+{%- endif %}
 
 # Connection URLs carry passwords: no defaults, so a missing one stops the process at start-up.
 broker_url = os.environ["CELERY_BROKER_URL"]
@@ -30,29 +34,62 @@ result_accept_content = ["json"]
 task_acks_late = True
 # ...and also when only the child process died (SIGKILL, OOM): else acks_late still loses the task.
 task_reject_on_worker_lost = True
+# A task whose process died is sent again as a retry (after default_retry_delay), so it runs at most
+# max_retries + 1 times (Celery's default: 4) and then ends as a FAILURE, instead of killing process
+# after process for ever. deadletter.py then puts a copy in the queue "<queue>.dead".
+task_retry_on_worker_lost = True
 # Reserve one message per process, so a long task does not sit on messages other workers could run.
 worker_prefetch_multiplier = 1
 
-# A task gets SoftTimeLimitExceeded at the soft limit (time to clean up); its process dies at the hard one.
-# Short by default: split long work into several tasks{% if cookiecutter.broker == "redis" %}, or raise these with the visibility timeout{% endif %}.
-task_soft_time_limit = int(os.getenv("CELERY_TASK_SOFT_TIME_LIMIT", "20"))
-task_time_limit = int(os.getenv("CELERY_TASK_TIME_LIMIT", "25"))
-{% if cookiecutter.broker == "redis" %}
-# Redis redelivers a message nobody acked after the visibility timeout: that is how the tasks of a
-# worker that died come back. It must exceed the hard time limit plus any countdown/ETA, or a task
-# still running (or waiting) is delivered a second time; tests/test_settings.py checks every task.
-# The restore sweep runs every 10 s (throttle 1: no skipped sweeps), so a dead worker's tasks come
-# back within a minute: 40 s + at most 10 s.
+# -- Time: one knob -----------------------------------------------------------------------------------
+# CELERY_TASK_TIME_LIMIT (seconds) is the longest a task may run. Every other duration follows from
+# it here, and in compose.yaml the worker's stop grace period (the limit + 30 s): README, "Time limits".
+# Its process is killed at the limit; SoftTimeLimitExceeded is raised a tenth earlier, to clean up.
+task_time_limit = int(os.getenv("CELERY_TASK_TIME_LIMIT", "300"))
+task_soft_time_limit = task_time_limit * 9 // 10
+{%- if cookiecutter.broker == "redis" %}
+# Redis gives a message nobody acknowledged to another worker after the visibility timeout: that is
+# how a dead worker's tasks come back. A worker holds a message unacknowledged while its countdown or
+# ETA runs (at most the time limit: task.py refuses longer delays), while it waits for a free process
+# (at most the time limit) and while it runs (the time limit): three limits and 30 s to spare, or
+# a task still held is delivered a second time. kombu looks for such messages every 10 s
+# (unacked_restore_throttle 1: each look scans; kombu's defaults scan every 100 s).
 broker_transport_options = {
-    "visibility_timeout": int(os.getenv("CELERY_VISIBILITY_TIMEOUT", "40")),
+    "visibility_timeout": 3 * task_time_limit + 30,
     "unacked_restore_interval": 10,
     "unacked_restore_throttle": 1,
 }
 {%- else %}
 # RabbitMQ confirms each published task once it is stored: without confirms a send can drop silently.
-# Queues are durable and messages persistent (Celery's defaults), so they survive a broker restart.
 broker_transport_options = {"confirm_publish": True}
+# A quorum queue: durable and replicated, and with it RabbitMQ holds delayed tasks itself (Celery's
+# native delayed delivery, which needs a topic exchange), so a countdown or ETA of any length never
+# keeps a message unacknowledged on a worker past RabbitMQ's consumer_timeout (30 minutes). RabbitMQ
+# also counts deliveries: a message whose worker died holding it 20 times goes to "<queue>.dead", as
+# do the tasks deadletter.py sends there.
+task_queues = (
+    Queue(
+        "{{ cookiecutter.queue_name }}",
+        Exchange("{{ cookiecutter.queue_name }}", type="topic"),
+        routing_key="{{ cookiecutter.queue_name }}",
+        queue_arguments={
+            "x-queue-type": "quorum",
+            "x-delivery-limit": 20,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": "{{ cookiecutter.queue_name }}.dead",
+        },
+    ),
+)
+# Queues Celery creates by name (one you route a task to, a worker's --queues) are made the same way.
+task_create_missing_queue_type = "quorum"
+task_create_missing_queue_exchange_type = "topic"
 {%- endif %}
+
+# A pool process that has grown past this many KiB is replaced once its task is done, so a leak or
+# one large task does not hold the memory for good. Keep WORKER_CONCURRENCY x this (plus about
+# 150 MB for the worker itself) below the container's limit, WORKER_MEMORY_LIMIT in compose.yaml.
+worker_max_memory_per_child = int(os.getenv("WORKER_MAX_MEMORY_PER_CHILD_MB", "256")) * 1024
+
 # Keep retrying the broker while it starts or restarts, instead of exiting.
 broker_connection_retry_on_startup = True
 # On broker connection loss, cancel running acks_late tasks: they are redelivered anyway.
@@ -63,7 +100,7 @@ task_ignore_result = True
 {%- else %}
 # Retry storing a result while the backend is unreachable, instead of losing it: with backoff
 # (10 ms doubling to 10 s), up to 15 times. The database backend gives up after 3 quick tries
-# unless the count is set; the task's hard time limit bounds the wait either way.
+# unless the count is set; the task's time limit bounds the wait either way.
 result_backend_always_retry = True
 result_backend_max_retries = 15
 # Store task name, args, worker and queue with each result: what you look for when a task misbehaves.
@@ -78,8 +115,6 @@ result_expires = timedelta(days=int(os.getenv("CELERY_RESULT_EXPIRES_DAYS", "7")
 {%- elif cookiecutter.result_backend == "redis" %}
 # Results expire in Redis after this long (a key TTL: no cleanup task needed).
 result_expires = timedelta(days=int(os.getenv("CELERY_RESULT_EXPIRES_DAYS", "1")))
-# The Redis result backend uses a visibility timeout too (for chords); keep it above the hard limit.
-result_backend_transport_options = {"visibility_timeout": int(os.getenv("CELERY_VISIBILITY_TIMEOUT", "40"))}
 {%- endif %}
 {%- if cookiecutter.use_flower %}
 
