@@ -107,6 +107,9 @@ result_backend_max_retries = 15
 result_extended = True
 {%- endif %}
 {%- if cookiecutter.result_backend == "postgresql" %}
+# db+postgresql URLs get results.py's backend: Celery's database backend (same table and columns)
+# storing each result in one statement, and waking AsyncResult.get() with NOTIFY instead of polling.
+override_backends = {"db": "{{ cookiecutter.project_slug }}.results:PostgresBackend"}
 # Results older than this are deleted by beat's built-in celery.backend_cleanup task (daily, 04:00).
 result_expires = timedelta(days=int(os.getenv("CELERY_RESULT_EXPIRES_DAYS", "7")))
 {%- elif cookiecutter.result_backend == "redis" %}

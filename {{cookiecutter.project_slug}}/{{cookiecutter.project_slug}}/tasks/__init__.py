@@ -1,5 +1,5 @@
 """Every task module. Add yours to this import so the worker registers it."""
 
-from . import fetch, primes
+from . import fetch, primes, sleep
 
-__all__ = ("fetch", "primes")
+__all__ = ("fetch", "primes", "sleep")
