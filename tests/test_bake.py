@@ -94,9 +94,10 @@ WORDS = {
     ("use_flower", True): ["flower"],
     ("use_sentry", True): ["sentry"],
 }
-# Lock files name what the dependencies pull in whatever the answers (kombu always needs amqp and
-# lists its redis extra, the metrics exporter always needs redis): only their comments are held to WORDS.
-LOCK_FILES = {"requirements-exporter.txt", "uv.lock"}
+# Data, not prose: lock files name what the dependencies pull in whatever the answers (kombu always
+# needs amqp and lists its redis extra, the metrics exporter always needs redis), and .cruft.json
+# records every answer by its option's name. Only their comments are held to WORDS.
+DATA_FILES = {"requirements-exporter.txt", "uv.lock", ".cruft.json"}
 
 
 def generated_files(project: Path) -> list[Path]:
@@ -175,7 +176,7 @@ def test_nothing_mentions_an_option_that_was_not_chosen(bake: Bake, answers: dic
     unchosen = {word for words in WORDS.values() for word in words} - chosen
     for path in generated_files(project):
         text = path.read_text(encoding="utf-8").lower()
-        if path.name in LOCK_FILES:
+        if path.name in DATA_FILES:
             text = "\n".join(line for line in text.splitlines() if line.startswith("#"))
         found = [word for word in unchosen if word in text]
         assert found == [], f"{path.relative_to(project)} mentions {found}, which {answers} did not choose"
