@@ -2,8 +2,11 @@
 
 import ast
 import json
+import os
 import runpy
 import shlex
+import shutil
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -108,9 +111,66 @@ def write_env(root: Path) -> None:
         runpy.run_path(str(root / "scripts" / "new_env.py"))["main"](root)
 
 
+def write_lock(root: Path) -> str | None:
+    """Lock the dependencies with uv, so that the first build and `make install` install exactly
+    uv.lock. Returns what went wrong, in two lines, or None."""
+    here = str(Path(sys.executable).parent)  # uv installed beside cookiecutter, in a venv not activated
+    uv = shutil.which("uv") or shutil.which("uv", path=here)
+    if uv is None:
+        return "uv is not installed: it writes the project's lock file, uv.lock.\n" + (
+            "    Install it (https://docs.astral.sh/uv/), or run cookiecutter with it: uvx cookiecutter ..."
+        )
+    version = str(ANSWERS["python_version"])
+    done = subprocess.run(  # noqa: S603 (an argument list, no shell; the version is one of the choices)
+        [uv, "lock", "--quiet", "--python", version], cwd=root, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        why = " ".join(done.stderr.split())[:300]
+        return f"uv lock failed: {why}\n    It needs PyPI and Python {version} (which uv finds or downloads)."
+    return None
+
+
+def record_template(root: Path) -> None:
+    """Write .cruft.json, as `cruft create` would: the template and the commit this project comes
+    from, and the answers, so that `cruft update` can bring the template's later changes here.
+    Only when the template is a git checkout (a gh: template is cloned): else there is no commit."""
+    template, repo_dir = ANSWERS.get("_template"), str(ANSWERS.get("_repo_dir") or "")
+    git = shutil.which("git")
+    if not template or not git or (root / ".cruft.json").exists():
+        return
+    head = subprocess.run(  # noqa: S603 (an argument list, no shell)
+        [git, "-C", repo_dir, "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+    )
+    if head.returncode != 0:
+        return
+    commit = head.stdout.strip()
+    answers = {key: value for key, value in ANSWERS.items() if not key.startswith("_")}
+    state = {
+        "template": os.path.abspath(template) if os.path.isdir(str(template)) else template,
+        "commit": commit,
+        "checkout": ANSWERS.get("_checkout"),
+        "context": {"cookiecutter": {**answers, "_template": template, "_commit": commit}},
+        "directory": None,
+        # Never touched by an update: this project's passwords, its lock (`make lock` after an
+        # update: the template's render would lock afresh), and this file (cruft rewrites it).
+        "skip": [".cruft.json", ".env", "uv.lock"],
+    }
+    (root / ".cruft.json").write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+
+
 def main() -> int:
     root = Path.cwd()
     write_env(root)
+    lock_problem = write_lock(root)
+    if lock_problem:
+        command = shlex.join(["cookiecutter", "--replay", str(ANSWERS.get("_template", "TEMPLATE"))])
+        print(
+            f"\nThe project was not generated (cookiecutter removes a folder it made):\n{lock_problem}\n"
+            f"Then generate it again with the same answers: {command}\n",
+            file=sys.stderr,
+        )
+        return 1
+    record_template(root)
     found = file_problems(root)
     compose_file = root / "compose.yaml"
     if compose_file.is_file() and not any(p.startswith("compose.yaml: does not load") for p in found):

@@ -100,8 +100,8 @@ RULES: dict[str, Rule] = {  # in prompt order, the order problems are reported i
     "author_email": (check_email, "An address such as ann@example.org."),
     "queue_name": (check_queue, "Letters, digits, '.', '_' and '-', not amq.*, e.g. reports.high."),
     "worker_concurrency": (check_concurrency, "A whole number from 1 to 64, e.g. 4."),
-    "broker_image": (check_image, "[registry/]name:tag or name@sha256:digest, e.g. redis:7.4.5-alpine."),
-    "backend_image": (check_image, "[registry/]name:tag or name@sha256:digest, e.g. postgres:17.5-alpine."),
+    "broker_image": (check_image, "[registry/]name:tag or name@sha256:digest, e.g. redis:8.10.1-alpine."),
+    "backend_image": (check_image, "[registry/]name:tag or name@sha256:digest, e.g. postgres:18.6-alpine."),
     "timezone": (check_timezone, "A name from the IANA database, e.g. Europe/Berlin."),
 }
 

@@ -14,6 +14,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import tomllib
 import uuid
@@ -33,6 +34,8 @@ POSTGRES_URL = os.getenv("TEMPLATE_TEST_POSTGRES", "postgresql://postgres@127.0.
 CACHE = Path(os.getenv("XDG_CACHE_HOME", Path.home() / ".cache")) / "celery-template-tests"
 VENVS = CACHE / "venvs"
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
+# uv, from the template's own virtualenv (requirements-dev.txt), beside this interpreter.
+UV = str(Path(sys.executable).parent / "uv")
 # The fixtures' types, for the tests' annotations: bake(**answers), project_servers(answers).
 Bake = Callable[..., Path]
 ProjectServers = Callable[[Mapping[str, object]], tuple[str, str | None]]
@@ -148,6 +151,15 @@ def project_servers(redis_url: str) -> Iterator[ProjectServers]:
         yield servers
 
 
+@pytest.fixture(scope="session", autouse=True)
+def interpreters_for_uv() -> None:
+    """The post-generation hook locks each bake with uv, for the bake's Python: let uv find every
+    offered one (after anything already on PATH), and never download one instead."""
+    folders = [str(Path(python_for(str(version))).parent) for version in DEFAULTS["python_version"]]
+    os.environ["PATH"] = os.pathsep.join([os.environ["PATH"], *folders])
+    os.environ["UV_PYTHON_DOWNLOADS"] = "never"
+
+
 def python_for(version: str) -> str:
     """The interpreter for a `python_version` answer, or a failure that says how to install it.
 
@@ -165,24 +177,35 @@ def python_for(version: str) -> str:
     pytest.fail(f"Python {version} is not installed: pyenv install {version}", pytrace=False)
 
 
-def project_venv(project: Path, version: str) -> Path:
-    """A virtualenv with the baked project's dependencies for Python `version`; returns its bin dir.
+def locked_packages(project: Path) -> list[str]:
+    """name==version of each package the bake's uv.lock pins (the project itself left out)."""
+    lock = tomllib.loads((project / "uv.lock").read_text(encoding="utf-8"))
+    return sorted(
+        f"{package['name']}=={package['version']}"
+        for package in lock["package"]
+        if "virtual" not in package.get("source", {})
+    )
 
-    Bakes that ask for the same dependencies share one virtualenv (keyed by their hash); a file
-    lock keeps parallel test processes from building the same one twice.
+
+def project_venv(project: Path, version: str, resolution: str = "highest") -> Path:
+    """A virtualenv holding exactly what the bake's uv.lock pins, dev group included, for Python
+    `version` (`uv sync --locked`, as `make install` runs it); returns its bin dir.
+
+    Bakes that lock the same packages share one virtualenv (keyed by their hash); a file lock keeps
+    parallel test processes from building the same one twice. `resolution` is the one the lock
+    was written with (uv records it, and `--locked` checks it).
     """
-    project_table = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    requirements = [*project_table["dependencies"], *project_table["optional-dependencies"]["dev"]]
-    key = hashlib.sha256(f"{version} {sorted(requirements)}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{version} {locked_packages(project)}".encode()).hexdigest()[:12]
     venv = VENVS / f"py{version}-{key}"
     VENVS.mkdir(parents=True, exist_ok=True)
     with open(VENVS / f"{venv.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (venv / "ready").exists():
             shutil.rmtree(venv, ignore_errors=True)
-            subprocess.run([python_for(version), "-m", "venv", str(venv)], check=True)
-            pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-            subprocess.run([*pip, "--disable-pip-version-check", *requirements], check=True)
+            python = python_for(version)
+            env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_RESOLUTION": resolution}
+            sync = [UV, "sync", "--locked", "--quiet", "--python", python]
+            subprocess.run(sync, cwd=project, env=env, check=True)
             (venv / "ready").touch()
     return venv / "bin"
 

@@ -2,6 +2,7 @@
 lints clean and passes its own test suite (a real worker, a real Redis, a real PostgreSQL)."""
 
 import itertools
+import os
 import re
 import stat
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DEFAULTS, Bake, ProjectServers, project_venv, run, run_project_tests
+from conftest import DEFAULTS, UV, Bake, ProjectServers, locked_packages, project_venv, run, run_project_tests
 
 PYTHON_VERSIONS = DEFAULTS["python_version"]
 
@@ -93,9 +94,10 @@ WORDS = {
     ("use_flower", True): ["flower"],
     ("use_sentry", True): ["sentry"],
 }
-# Lock files name what the dependencies pull in whatever the answers (kombu always needs amqp, the
-# metrics exporter always needs redis): only their comments are held to WORDS.
-LOCK_FILES = {"requirements-exporter.txt"}
+# Data, not prose: lock files name what the dependencies pull in whatever the answers (kombu always
+# needs amqp and lists its redis extra, the metrics exporter always needs redis), and .cruft.json
+# records every answer by its option's name. Only their comments are held to WORDS.
+DATA_FILES = {"requirements-exporter.txt", "uv.lock", ".cruft.json"}
 
 
 def generated_files(project: Path) -> list[Path]:
@@ -138,10 +140,15 @@ def assert_lints_clean(project: Path, answers: dict[str, object]) -> None:
     tools = Path(sys.executable).parent
     run([str(tools / "ruff"), "check", "--no-cache", "."], project)
     run([str(tools / "ruff"), "format", "--no-cache", "--check", "."], project)
-    run([str(tools / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "compose.yaml"], project)
+    schemas = {"compose.yaml": "vendor.compose-spec", ".github/dependabot.yml": "vendor.dependabot"}
+    for path, schema in schemas.items():
+        run([str(tools / "check-jsonschema"), "--builtin-schema", schema, path], project)
     run([str(tools / "hadolint"), "Dockerfile"], project)
     compose = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))
     assert set(compose["services"]) == expected_services(answers)
+    # The lock the post-generation hook wrote matches pyproject.toml: `uv sync --locked` takes it.
+    version = str(answers.get("python_version", PYTHON_VERSIONS[0]))
+    run([UV, "lock", "--check", "--python", version], project)
 
 
 @pytest.mark.parametrize("answers", COMBINATIONS.values(), ids=COMBINATIONS.keys())
@@ -169,7 +176,7 @@ def test_nothing_mentions_an_option_that_was_not_chosen(bake: Bake, answers: dic
     unchosen = {word for words in WORDS.values() for word in words} - chosen
     for path in generated_files(project):
         text = path.read_text(encoding="utf-8").lower()
-        if path.name in LOCK_FILES:
+        if path.name in DATA_FILES:
             text = "\n".join(line for line in text.splitlines() if line.startswith("#"))
         found = [word for word in unchosen if word in text]
         assert found == [], f"{path.relative_to(project)} mentions {found}, which {answers} did not choose"
@@ -181,7 +188,9 @@ def test_defaults_generate_exactly_the_files_the_readme_lists(bake: Bake) -> Non
     assert files == {
         ".dockerignore",
         ".env",
+        ".cruft.json",
         ".env.example",
+        ".github/dependabot.yml",
         ".github/workflows/ci.yml",
         ".gitignore",
         ".pre-commit-config.yaml",
@@ -200,6 +209,7 @@ def test_defaults_generate_exactly_the_files_the_readme_lists(bake: Bake) -> Non
         "deploy/kubernetes/overlays/development/servers.yaml",
         "pyproject.toml",
         "requirements-exporter.txt",
+        "uv.lock",
         "celery_tasks/__init__.py",
         "celery_tasks/celery.py",
         "celery_tasks/deadletter.py",
@@ -310,3 +320,28 @@ def test_every_bake_gets_its_own_secrets_in_a_private_env_file(bake: Bake) -> No
         assert ".env\n" in (project / ".gitignore").read_text(encoding="utf-8")
     assert envs[0]["REDIS_PASSWORD"] != envs[1]["REDIS_PASSWORD"]
     assert envs[0]["POSTGRES_PASSWORD"] != envs[1]["POSTGRES_PASSWORD"]
+
+
+def test_the_default_bake_passes_its_own_tests_at_the_lowest_versions_it_allows(
+    bake: Bake, project_servers: ProjectServers
+) -> None:
+    """pyproject.toml's floors are honest: locked at them (uv's lowest-direct resolution: the lowest
+    allowed version of each direct dependency), the project's own suite passes."""
+    project = bake()
+    version = PYTHON_VERSIONS[0]
+    run(
+        [UV, "lock", "--quiet", "--python", version],
+        project,
+        {**os.environ, "UV_RESOLUTION": "lowest-direct"},
+    )
+    metadata = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    direct = [*metadata["project"]["dependencies"], *metadata["dependency-groups"]["dev"]]
+    floors = dict(re.findall(r"^([\w-]+)(?:\[\w+\])?>=([\w.]+)", "\n".join(direct), flags=re.MULTILINE))
+    locked = dict(package.split("==") for package in locked_packages(project))
+    above = {name: locked[name] for name, floor in floors.items() if not locked[name].startswith(floor)}
+    assert above == {}, f"locked above their floors: {above}"
+
+    bin_dir = project_venv(project, version, resolution="lowest-direct")
+    output = run_project_tests(project, bin_dir, *project_servers({}))
+    summary = output.strip().splitlines()[-1]
+    assert re.fullmatch(r"\d+ passed in [\d.]+s( \(.*\))?", summary), summary

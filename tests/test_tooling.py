@@ -3,7 +3,9 @@ the Makefile's tasks, mypy in strict mode, the pre-commit hooks and the GitHub A
 
 import os
 import re
+import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from conftest import DEFAULTS, Bake, project_venv, run
+from conftest import DEFAULTS, UV, Bake, project_venv, python_for, run
 from test_bake import BAKES, COMBINATIONS
 
 TOOLS = Path(sys.executable).parent
@@ -20,7 +22,9 @@ WORKFLOW = ".github/workflows/ci.yml"
 TARGETS = {
     "help": "grep",
     "env": "scripts/new_env.py",
-    "install": "pip install",
+    "install": "uv sync --locked",
+    "lock": "uv lock",
+    "upgrade": "uv lock --upgrade",
     "lint": "ruff format --check",
     "format": "ruff format",
     "typecheck": "mypy",
@@ -86,10 +90,17 @@ def test_workflow_is_valid_and_starts_exactly_the_chosen_servers(bake: Bake, ans
     all_ports = [port for service in services.values() for port in published_ports(service)]
     assert len(all_ports) == len(set(all_ports)), f"two services publish the same port: {all_ports}"
 
-    # The job calls the same make targets people do, after the pinned actions.
+    # The job calls the same make targets people do, after the pinned actions; uv is the version
+    # the image copies in.
     steps: list[dict[str, Any]] = job["steps"]
-    assert [step.get("uses") for step in steps[:2]] == ["actions/checkout@v4", "actions/setup-python@v5"]
-    assert steps[1]["with"]["python-version"] == answers.get("python_version", DEFAULTS["python_version"][0])
+    assert [str(step.get("uses")).split("@")[0] for step in steps[:2]] == [
+        "actions/checkout",
+        "astral-sh/setup-uv",
+    ]
+    uv_image = re.search(
+        r"^COPY --from=ghcr\.io/astral-sh/uv:(\S+) ", (project / "Dockerfile").read_text(), re.M
+    )
+    assert uv_image and steps[1]["with"]["version"] == uv_image[1]
     runs = [step["run"] for step in steps[2:]]
     if answers["broker"] == "redis" and answers["result_backend"] == "postgresql":
         # The fault drills start a redis-server of their own: the runner needs the binary.
@@ -106,7 +117,7 @@ def test_workflow_builds_the_image_starts_the_stack_and_sends_a_task(
     job = workflow_job(project, "compose")
     assert "services" not in job, "the stack brings its own servers"
     steps: list[dict[str, Any]] = job["steps"]
-    assert steps[0]["uses"] == "actions/checkout@v4"
+    assert str(steps[0]["uses"]).startswith("actions/checkout@")
     runs = [step["run"] for step in steps[1:]]
     assert runs[:2] == ["make env", "docker compose up --build --detach --wait --wait-timeout 180"]
     assert runs[2].startswith("docker compose exec -T worker python - <<'PY'\n")
@@ -121,7 +132,9 @@ def test_workflow_follows_the_answered_python_and_images(bake: Bake) -> None:
     answers = {"python_version": "3.11", "broker_image": "redis:7.2.5-alpine", "result_backend": "redis"}
     project = bake(**answers, backend_image="redis:7.2.4-alpine")
     job = workflow_job(project)
-    assert job["steps"][1]["with"]["python-version"] == "3.11"
+    assert re.search(r"^PYTHON_VERSION := 3\.11$", (project / "Makefile").read_text(), re.M), (
+        "make install's Python"
+    )
     assert job["services"]["broker"]["image"] == "redis:7.2.5-alpine"
     assert job["services"]["backend"]["image"] == "redis:7.2.4-alpine"
     mypy = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mypy"]
@@ -178,3 +191,54 @@ def test_lint_typecheck_and_commit_hooks_pass_right_after_generation(
     run(["git", "add", "--all"], project)
     hooks = run([str(bin_dir / "pre-commit"), "run", "--all-files", "--color=never"], project, env)
     assert len(re.findall(r"\.Passed$", hooks, flags=re.MULTILINE)) == 3, hooks
+
+
+@pytest.mark.parametrize("answers", COMBINATIONS.values(), ids=COMBINATIONS.keys())
+def test_every_action_is_pinned_to_a_commit_with_its_version_beside_it(
+    bake: Bake, answers: dict[str, Any]
+) -> None:
+    """A tag can be moved to other code; a commit cannot. Dependabot updates both (dependabot.yml)."""
+    text = (bake(**answers) / WORKFLOW).read_text(encoding="utf-8")
+    uses = re.findall(r"^\s+- uses: (.+)$", text, flags=re.MULTILINE)
+    assert uses
+    for use in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}  # v\d+\.\d+\.\d+", use), use
+
+
+def test_make_install_uses_the_project_s_python_or_says_at_once_which_one_is_needed(
+    bake: Bake, tmp_path: Path
+) -> None:
+    """On a machine whose python3 is older (here 3.11), `make install` takes the project's Python
+    where uv finds it; where uv can neither find nor download it, it stops in seconds, in one line."""
+    project = bake()
+    version = str(DEFAULTS["python_version"][0])
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "uv").symlink_to(UV)
+    env = {
+        **os.environ,
+        "UV_PYTHON_INSTALL_DIR": str(tmp_path / "pythons"),  # no Python installed by uv
+        "UV_PYTHON_DOWNLOADS": "never",  # and none downloaded: this machine cannot reach them
+    }
+    without = {**env, "PATH": f"{tools}:/usr/bin:/bin"}
+    start = time.monotonic()
+    done = subprocess.run(
+        ["make", "install"], cwd=project, env=without, capture_output=True, text=True, check=False
+    )
+    assert done.returncode != 0
+    assert time.monotonic() - start < 30
+    said = [line for line in done.stderr.splitlines() if not line.startswith("make:")]
+    assert said == [
+        f"make install needs Python {version}, which uv could neither find nor download: "
+        "install it, then run make install again"
+    ]
+    assert not (project / ".venv").exists()
+
+    python = Path(python_for(version)).parent
+    with_python = {**env, "PATH": f"{tools}:{python}:/usr/bin:/bin"}
+    subprocess.run(["make", "install"], cwd=project, env=with_python, capture_output=True, check=True)
+    installed = subprocess.run(
+        [str(project / ".venv" / "bin" / "python"), "-c", "import celery, sys; print(sys.version)"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert installed.stdout.startswith(f"{version}.")
