@@ -38,7 +38,7 @@ from cookiecutter.main import cookiecutter
 TEMPLATE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TEMPLATE / "tests"))
 from compose_env import read_env_file, service_command, service_environment  # noqa: E402
-from conftest import DEFAULTS, postgres_admin, project_venv, start_redis  # noqa: E402
+from conftest import DEFAULTS, postgres_admin, project_venv, show_uv_the_pythons, start_redis  # noqa: E402
 
 # The stacks compared: (label, result_backend answer, keep this template's PostgreSQL backend).
 STACKS = [
@@ -249,6 +249,7 @@ def main() -> int:
     options = parser.parse_args()
     started = time.monotonic()
     try:
+        show_uv_the_pythons()  # the bakes are locked for their Python, as in the tests
         with contextlib.ExitStack() as cleanup:
             stacks = {
                 label: cleanup.enter_context(running(result_backend, keep_backend, cleanup))

@@ -151,13 +151,17 @@ def project_servers(redis_url: str) -> Iterator[ProjectServers]:
         yield servers
 
 
-@pytest.fixture(scope="session", autouse=True)
-def interpreters_for_uv() -> None:
+def show_uv_the_pythons() -> None:
     """The post-generation hook locks each bake with uv, for the bake's Python: let uv find every
     offered one (after anything already on PATH), and never download one instead."""
     folders = [str(Path(python_for(str(version))).parent) for version in DEFAULTS["python_version"]]
     os.environ["PATH"] = os.pathsep.join([os.environ["PATH"], *folders])
     os.environ["UV_PYTHON_DOWNLOADS"] = "never"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def interpreters_for_uv() -> None:
+    show_uv_the_pythons()
 
 
 def python_for(version: str) -> str:
