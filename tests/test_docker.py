@@ -29,6 +29,8 @@ import yaml
 from compose_env import read_env_file
 from conftest import CACHE, DEFAULTS, TEMPLATE, UV, free_port, run
 from cookiecutter.main import cookiecutter
+from packaging.markers import Marker
+from packaging.utils import canonicalize_name
 from test_bake import OPTIONS, PYTHON_VERSIONS
 
 # Every value of every option, and two Python versions, at least once (checked below).
@@ -61,21 +63,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args): pass
 http.server.ThreadingHTTPServer(("", 8000), Handler).serve_forever()
 """
-PERIODIC_ARGS = [100000]
-# Reads `uv export` lines on stdin; prints the pins whose markers hold here, and what is installed.
-COMPARE_PACKAGES = """
-import importlib.metadata, json, sys
-from packaging.markers import Marker
-from packaging.utils import canonicalize_name
-pinned = {}
-for line in sys.stdin:
-    requirement, _, marker = line.split("#")[0].strip().partition(";")
-    if requirement and (not marker or Marker(marker).evaluate()):
-        name, _, version = requirement.strip().partition("==")
-        pinned[canonicalize_name(name)] = version
-installed = {canonicalize_name(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
-print(json.dumps({"pinned": pinned, "installed": installed}))
-"""  # what the scheduler sends count_primes every minute (settings.py)
+PERIODIC_ARGS = [100000]  # what the scheduler sends count_primes every minute (settings.py)
+# What the worker container's Python is, for uv's environment markers, and what it has installed.
+INSTALLED = """
+import importlib.metadata, json, os, platform, sys
+where = {
+    "implementation_name": sys.implementation.name,
+    "os_name": os.name,
+    "platform_machine": platform.machine(),
+    "platform_python_implementation": platform.python_implementation(),
+    "platform_release": platform.release(),
+    "platform_system": platform.system(),
+    "platform_version": platform.version(),
+    "python_full_version": platform.python_version(),
+    "python_version": ".".join(platform.python_version_tuple()[:2]),
+    "sys_platform": sys.platform,
+}
+installed = {d.metadata["Name"]: d.version for d in importlib.metadata.distributions()}
+print(json.dumps({"where": where, "installed": installed}))
+"""
 
 
 def docker_problem() -> str | None:
@@ -123,7 +129,7 @@ class Stack:
     def __init__(self, name: str, answers: dict[str, object], directory: Path) -> None:
         self.answers = {**{key: values[0] for key, values in OPTIONS.items()}, **answers}
         # A stable name per bake, so the image's dependency layer is reused from the last run.
-        extra = {**answers, "project_name": f"docker {name}"}
+        extra = {**answers, "project_name": name}
         self.project = Path(
             cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(directory), extra_context=extra)
         )
@@ -137,7 +143,7 @@ class Stack:
             text = re.sub(rf"(?m)^{name}=.*$", f"{name}={free_port()}", text)
         env_file.write_text(text, encoding="utf-8")
         self.dotenv = read_env_file(self.project / ".env")
-        self.env = {**os.environ, **DOCKER_ENV, "COMPOSE_PROJECT_NAME": self.slug.replace("_", "-")}
+        self.env = {**os.environ, **DOCKER_ENV, "COMPOSE_PROJECT_NAME": f"docker-{name}"}
         self.timings: dict[str, float] = {}
         self.started = time.monotonic()
         self.primes_sent = 0  # count_primes tasks sent by the tests, not the scheduler
@@ -360,12 +366,16 @@ class TestComposeUp:
     def test_the_image_holds_exactly_the_packages_uv_lock_pins(self, stack: Stack) -> None:
         version = str(stack.answers.get("python_version", PYTHON_VERSIONS[0]))
         export = [UV, "export", "--locked", "--no-dev", "--no-emit-project", "--no-hashes", "--quiet"]
-        pinned = run([*export, "--format", "requirements-txt", "--python", version], stack.project)
-        # In the container: the pins whose markers hold there, and what is installed.
-        found = json.loads(
-            stack.compose("exec", "-T", "worker", "python", "-c", COMPARE_PACKAGES, stdin=pinned)
-        )
-        assert found["installed"] == found["pinned"]
+        exported = run([*export, "--format", "requirements-txt", "--python", version], stack.project)
+        container = json.loads(stack.compose("exec", "-T", "worker", "python", "-c", INSTALLED))
+        pinned = {}
+        for line in exported.splitlines():
+            requirement, _, marker = line.split("#")[0].strip().partition(";")
+            if requirement and (not marker or Marker(marker).evaluate(container["where"])):
+                name, _, locked = requirement.strip().partition("==")
+                pinned[canonicalize_name(name)] = locked
+        installed = {canonicalize_name(name): version for name, version in container["installed"].items()}
+        assert installed == pinned
 
     def test_the_smoke_step_of_the_generated_ci_passes_against_the_stack(self, stack: Stack) -> None:
         workflow = yaml.safe_load((stack.project / ".github/workflows/ci.yml").read_text(encoding="utf-8"))
