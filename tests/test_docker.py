@@ -139,8 +139,8 @@ class Stack:
         # Free host ports for what is published, in .env as a user would set them: bakes run side by side.
         env_file = self.project / ".env"
         text = env_file.read_text(encoding="utf-8")
-        for name in ("FLOWER_HOST_PORT", "EXPORTER_HOST_PORT"):
-            text = re.sub(rf"(?m)^{name}=.*$", f"{name}={free_port()}", text)
+        for variable in ("FLOWER_HOST_PORT", "EXPORTER_HOST_PORT"):
+            text = re.sub(rf"(?m)^{variable}=.*$", f"{variable}={free_port()}", text)
         env_file.write_text(text, encoding="utf-8")
         self.dotenv = read_env_file(self.project / ".env")
         self.env = {**os.environ, **DOCKER_ENV, "COMPOSE_PROJECT_NAME": f"docker-{name}"}
