@@ -26,6 +26,17 @@ app.config_from_object("{{ cookiecutter.project_slug }}.settings", force=True)
 {%- else %}
 app.config_from_object("{{ cookiecutter.project_slug }}.settings")
 {%- endif %}
+{%- if cookiecutter.result_backend == "postgresql" %}
+
+
+@signals.worker_init.connect
+def open_result_backend(**_: object) -> None:
+    """Create the result backend in the worker before it forks its pool processes. They inherit
+    its modules: none spends its first task importing SQLAlchemy (seconds on a busy machine,
+    counted against the task's time limit). Its connections are made in each process, when used."""
+    app.backend  # noqa: B018 (the property creates it)
+{% endif %}
+
 # Keeps the worker's liveness file fresh for the healthcheck.
 app.steps["worker"].add(WorkerLiveness)
 
