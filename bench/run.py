@@ -38,7 +38,7 @@ from cookiecutter.main import cookiecutter
 TEMPLATE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TEMPLATE / "tests"))
 from compose_env import read_env_file, service_command, service_environment  # noqa: E402
-from conftest import DEFAULTS, postgres_admin, project_venv, show_uv_the_pythons, start_redis  # noqa: E402
+from conftest import DEFAULTS, postgres_role, project_venv, show_uv_the_pythons, start_redis  # noqa: E402
 
 # The stacks compared: (label, result_backend answer, keep this template's PostgreSQL backend).
 STACKS = [
@@ -104,18 +104,7 @@ class Stack:
 
     def start_postgres_role(self) -> None:
         user, password, database = (self.dotenv[f"POSTGRES_{key}"] for key in ("USER", "PASSWORD", "DB"))
-        admin = postgres_admin()
-        with admin.cursor() as cursor:
-            cursor.execute(f'CREATE ROLE "{user}" LOGIN PASSWORD %s', (password,))
-            cursor.execute(f'CREATE DATABASE "{database}" OWNER "{user}"')
-
-        def drop() -> None:
-            with admin.cursor() as cursor:
-                cursor.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-                cursor.execute(f'DROP ROLE IF EXISTS "{user}"')
-            admin.close()
-
-        self.stack.callback(drop)
+        self.stack.enter_context(postgres_role(user, password, database))
         self.hosts["@backend:5432/"] = "@127.0.0.1:5432/"
 
     def environment(self) -> dict[str, str]:

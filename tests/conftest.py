@@ -108,6 +108,23 @@ def fresh_database(name: str | None = None) -> Iterator[str]:
 
 
 @contextlib.contextmanager
+def postgres_role(user: str, password: str, database: str) -> Iterator[None]:
+    """The role and database a project's `.env` names, made on the local PostgreSQL as the backend
+    container would make them; both dropped afterwards."""
+    admin = postgres_admin()
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE ROLE "{user}" LOGIN PASSWORD %s', (password,))
+        cursor.execute(f'CREATE DATABASE "{database}" OWNER "{user}"')
+    try:
+        yield
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            cursor.execute(f'DROP ROLE IF EXISTS "{user}"')
+        admin.close()
+
+
+@contextlib.contextmanager
 def rabbitmq_vhost() -> Iterator[str]:
     """A fresh virtual host on the local RabbitMQ, open to guest; yields its URL, deletes it after."""
     rabbitmqctl = shutil.which("rabbitmqctl")

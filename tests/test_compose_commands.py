@@ -9,6 +9,7 @@ exporter runs the command of the Dockerfile's exporter stage in a virtualenv bui
 builds it; Sentry is a local stand-in. Needs root (mount namespaces), as CI has.
 """
 
+import contextlib
 import gzip
 import json
 import os
@@ -37,7 +38,7 @@ from conftest import (
     VENVS,
     exporter_venv,
     free_port,
-    postgres_admin,
+    postgres_role,
     project_venv,
     start_redis,
 )
@@ -79,7 +80,7 @@ class Stack:
         self.services = self.compose["services"]
         self.dotenv = read_env_file(self.project / ".env")
         self.hosts: dict[str, str] = {}  # "@host:port/" in a URL -> "@127.0.0.1:local port/"
-        self.cleanups: list[Callable[[], object]] = []
+        self.cleanups = contextlib.ExitStack()  # undone in reverse by close()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.redis_ports: dict[str, int] = {}  # service name -> the local port of its redis-server
         self.holders: dict[str, subprocess.Popen[bytes]] = {}
@@ -105,23 +106,12 @@ class Stack:
         subprocess.run(
             ["rabbitmqctl", "-q", "set_permissions", "-p", "/", user, ".*", ".*", ".*"], check=True
         )
-        self.cleanups.append(lambda: subprocess.run(["rabbitmqctl", "-q", "delete_user", user], check=True))
+        self.cleanups.callback(subprocess.run, ["rabbitmqctl", "-q", "delete_user", user], check=True)
         self.hosts["@broker:5672/"] = "@127.0.0.1:5672/"
 
     def start_postgres_role(self) -> None:
         user, password, database = (self.dotenv[f"POSTGRES_{key}"] for key in ("USER", "PASSWORD", "DB"))
-        admin = postgres_admin()
-        with admin.cursor() as cursor:
-            cursor.execute(f'CREATE ROLE "{user}" LOGIN PASSWORD %s', (password,))
-            cursor.execute(f'CREATE DATABASE "{database}" OWNER "{user}"')
-
-        def drop() -> None:
-            with admin.cursor() as cursor:
-                cursor.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-                cursor.execute(f'DROP ROLE IF EXISTS "{user}"')
-            admin.close()
-
-        self.cleanups.append(drop)
+        self.cleanups.enter_context(postgres_role(user, password, database))
         self.hosts["@backend:5432/"] = "@127.0.0.1:5432/"
 
     # -- Celery services -------------------------------------------------------------------------
@@ -271,8 +261,7 @@ class Stack:
         for holder in self.holders.values():
             holder.kill()
             holder.wait()
-        for cleanup in reversed(self.cleanups):
-            cleanup()
+        self.cleanups.close()
 
 
 def envelope_items(body: bytes) -> list[tuple[dict[str, Any], bytes]]:
