@@ -208,51 +208,56 @@ def locked_packages(project: Path) -> list[str]:
     )
 
 
+def cached_venv(name: str, build: Callable[[Path], None]) -> Path:
+    """The virtualenv VENVS/`name`, made by `build(venv)` unless an earlier run finished it; returns
+    its bin dir. A file lock keeps parallel test processes from building the same one twice, and a
+    half-built one (no `ready` mark) is built again from scratch."""
+    venv = VENVS / name
+    VENVS.mkdir(parents=True, exist_ok=True)
+    with open(VENVS / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (venv / "ready").exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            build(venv)
+            (venv / "ready").touch()
+    return venv / "bin"
+
+
 def project_venv(project: Path, version: str, resolution: str = "highest") -> Path:
     """A virtualenv holding exactly what the bake's uv.lock pins, dev group included, for Python
     `version` (`uv sync --locked`, as `make install` runs it); returns its bin dir.
 
-    Bakes that lock the same packages share one virtualenv (keyed by their hash); a file lock keeps
-    parallel test processes from building the same one twice. `resolution` is the one the lock
-    was written with (uv records it, and `--locked` checks it).
+    Bakes that lock the same packages share one virtualenv (keyed by their hash). `resolution` is
+    the one the lock was written with (uv records it, and `--locked` checks it).
     """
+
+    def sync(venv: Path) -> None:
+        env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_RESOLUTION": resolution}
+        command = [UV, "sync", "--locked", "--quiet", "--python", python_for(version)]
+        subprocess.run(command, cwd=project, env=env, check=True)
+
     key = hashlib.sha256(f"{version} {locked_packages(project)}".encode()).hexdigest()[:12]
-    venv = VENVS / f"py{version}-{key}"
-    VENVS.mkdir(parents=True, exist_ok=True)
-    with open(VENVS / f"{venv.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (venv / "ready").exists():
-            shutil.rmtree(venv, ignore_errors=True)
-            python = python_for(version)
-            env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_RESOLUTION": resolution}
-            sync = [UV, "sync", "--locked", "--quiet", "--python", python]
-            subprocess.run(sync, cwd=project, env=env, check=True)
-            (venv / "ready").touch()
-    return venv / "bin"
+    return cached_venv(f"py{version}-{key}", sync)
 
 
 def exporter_venv(project: Path) -> Path:
     """A virtualenv with the metrics exporter as the Dockerfile's exporter stage installs it: that
-    stage's Python, requirements-exporter.txt. Returns its bin dir; shared and locked like project_venv."""
+    stage's Python, requirements-exporter.txt. Returns its bin dir; shared like project_venv's."""
     dockerfile = (project / "Dockerfile").read_text(encoding="utf-8")
     stage = re.search(r"^FROM python:(\d+\.\d+)\S* AS exporter$", dockerfile, flags=re.MULTILINE)
     assert stage, "the Dockerfile has no exporter stage FROM python:<version>..."
-    requirements = (project / "requirements-exporter.txt").read_text(encoding="utf-8")
-    key = hashlib.sha256(f"{stage[1]} {requirements}".encode()).hexdigest()[:12]
-    venv = VENVS / f"exporter-py{stage[1]}-{key}"
-    VENVS.mkdir(parents=True, exist_ok=True)
-    with open(VENVS / f"{venv.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (venv / "ready").exists():
-            shutil.rmtree(venv, ignore_errors=True)
-            subprocess.run([python_for(stage[1]), "-m", "venv", str(venv)], check=True)
-            # --no-deps: a pin missing from the file fails here instead of drifting in the image.
-            pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "--quiet"]
-            requirements_file = str(project / "requirements-exporter.txt")
-            subprocess.run([*pip, "install", "--no-deps", "--requirement", requirements_file], check=True)
-            subprocess.run([*pip, "check"], check=True)
-            (venv / "ready").touch()
-    return venv / "bin"
+    version = stage[1]
+    requirements = project / "requirements-exporter.txt"
+
+    def install(venv: Path) -> None:
+        subprocess.run([python_for(version), "-m", "venv", str(venv)], check=True)
+        # --no-deps: a pin missing from the file fails here instead of drifting in the image.
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "--quiet"]
+        subprocess.run([*pip, "install", "--no-deps", "--requirement", str(requirements)], check=True)
+        subprocess.run([*pip, "check"], check=True)
+
+    key = hashlib.sha256(f"{version} {requirements.read_text(encoding='utf-8')}".encode()).hexdigest()[:12]
+    return cached_venv(f"exporter-py{version}-{key}", install)
 
 
 def run(command: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> str:
