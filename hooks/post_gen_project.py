@@ -1,18 +1,24 @@
-"""After generation: check what was rendered, give the project its own secrets, say what to do next."""
+"""After generation: name the lock, give the project its own secrets and template record, check
+what was rendered, say what to do next."""
 
 import ast
 import json
 import os
+import re
 import runpy
 import shlex
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # PyYAML: cookiecutter's own dependency, so every cookiecutter has it
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10, which cookiecutter still runs on: TOML goes unchecked
+    tomllib = None  # type: ignore[assignment]
 
 # Answers arrive as JSON data, never as Python source. tojson escapes ' (and newlines), so a raw
 # single-quoted string holds any answer; the formatter must not swap in double quotes.
@@ -43,7 +49,7 @@ def file_problems(root: Path) -> list[str]:
                 ast.parse(text, str(name))
             elif path.suffix in {".yaml", ".yml"}:
                 list(yaml.safe_load_all(text))  # Kubernetes manifests hold several documents
-            elif path.suffix == ".toml":
+            elif path.suffix == ".toml" and tomllib:
                 tomllib.loads(text)
         except (SyntaxError, ValueError, yaml.YAMLError) as exc:
             found.append(f"{name}: does not load: {' '.join(str(exc).split())[:300]}")
@@ -111,48 +117,59 @@ def write_env(root: Path) -> None:
         runpy.run_path(str(root / "scripts" / "new_env.py"))["main"](root)
 
 
-def write_lock(root: Path) -> str | None:
-    """Lock the dependencies with uv, so that the first build and `make install` install exactly
-    uv.lock. Returns what went wrong, in two lines, or None."""
-    here = str(Path(sys.executable).parent)  # uv installed beside cookiecutter, in a venv not activated
-    uv = shutil.which("uv") or shutil.which("uv", path=here)
-    if uv is None:
-        return "uv is not installed: it writes the project's lock file, uv.lock.\n" + (
-            "    Install it (https://docs.astral.sh/uv/), or run cookiecutter with it: uvx cookiecutter ..."
-        )
-    version = str(ANSWERS["python_version"])
-    done = subprocess.run(  # noqa: S603 (an argument list, no shell; the version is one of the choices)
-        [uv, "lock", "--quiet", "--python", version], cwd=root, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        why = " ".join(done.stderr.split())[:300]
-        return f"uv lock failed: {why}\n    It needs PyPI and Python {version} (which uv finds or downloads)."
-    return None
+def name_the_lock(root: Path) -> None:
+    """uv.lock is the template's tested lock for these dependencies (templates/locks/), made for a
+    project of the default name. Give the project's own entry (source ".") this project's name, in
+    the place uv sorts it, so that uv finds the lock current as it is and never rewrites it."""
+    lock = root / "uv.lock"
+    pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    name = re.findall(r'^name = "([^"]+)"$', pyproject, flags=re.MULTILINE)[0]  # [project]'s, first
+    normalized = re.sub(r"[-_.]+", "-", name).lower()  # as uv writes names (PEP 503)
+    head, *packages = lock.read_text(encoding="utf-8").split("\n[[package]]\n")
+    packages = [
+        re.sub(r'\Aname = "[^"]+"', f'name = "{normalized}"', package)
+        if '\nsource = { virtual = "." }\n' in package
+        else package
+        for package in packages
+    ]
+    packages.sort(key=lambda package: package.split('"', 2)[1])  # stable: versions keep their order
+    lock.write_text("\n[[package]]\n".join([head, *packages]), encoding="utf-8")
+
+
+def shell_path(path: str) -> str:
+    """`path` as the user typed it, made absolute: cookiecutter passes a template path as given
+    (`cookiecutter ../template`) but runs this hook in the new project's folder, not in the
+    shell's ($PWD)."""
+    return os.path.normpath(os.path.join(os.environ.get("PWD", ""), path))
 
 
 def record_template(root: Path) -> None:
     """Write .cruft.json, as `cruft create` would: the template and the commit this project comes
     from, and the answers, so that `cruft update` can bring the template's later changes here.
-    Only when the template is a git checkout (a gh: template is cloned): else there is no commit."""
-    template, repo_dir = ANSWERS.get("_template"), str(ANSWERS.get("_repo_dir") or "")
+    Only when the template is a git checkout (a gh: template is cloned): else there is no commit.
+    Not when cruft itself renders the template (no _repo_dir): it writes the file."""
+    template, repo_dir = str(ANSWERS.get("_template") or ""), str(ANSWERS.get("_repo_dir") or "")
     git = shutil.which("git")
-    if not template or not git or (root / ".cruft.json").exists():
+    if not template or not repo_dir or not git or (root / ".cruft.json").exists():
         return
+    if os.path.isdir(shell_path(template)):
+        template = shell_path(template)  # cruft update runs elsewhere: it needs the absolute path
     head = subprocess.run(  # noqa: S603 (an argument list, no shell)
-        [git, "-C", repo_dir, "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+        [git, "-C", shell_path(repo_dir), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
     )
     if head.returncode != 0:
+        print(f"No .cruft.json (for cruft update): {shell_path(repo_dir)} is not a git checkout.")
         return
     commit = head.stdout.strip()
     answers = {key: value for key, value in ANSWERS.items() if not key.startswith("_")}
     state = {
-        "template": os.path.abspath(template) if os.path.isdir(str(template)) else template,
+        "template": template,
         "commit": commit,
         "checkout": ANSWERS.get("_checkout"),
         "context": {"cookiecutter": {**answers, "_template": template, "_commit": commit}},
         "directory": None,
-        # Never touched by an update: this project's passwords, its lock (`make lock` after an
-        # update: the template's render would lock afresh), and this file (cruft rewrites it).
+        # Never touched by an update: this project's passwords, its lock (it follows this project's
+        # pyproject.toml: `make lock` after an update that changes it), and this file (cruft's own).
         "skip": [".cruft.json", ".env", "uv.lock"],
     }
     (root / ".cruft.json").write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
@@ -161,15 +178,7 @@ def record_template(root: Path) -> None:
 def main() -> int:
     root = Path.cwd()
     write_env(root)
-    lock_problem = write_lock(root)
-    if lock_problem:
-        command = shlex.join(["cookiecutter", "--replay", str(ANSWERS.get("_template", "TEMPLATE"))])
-        print(
-            f"\nThe project was not generated (cookiecutter removes a folder it made):\n{lock_problem}\n"
-            f"Then generate it again with the same answers: {command}\n",
-            file=sys.stderr,
-        )
-        return 1
+    name_the_lock(root)
     record_template(root)
     found = file_problems(root)
     compose_file = root / "compose.yaml"
