@@ -238,7 +238,7 @@ def main() -> int:
     options = parser.parse_args()
     started = time.monotonic()
     try:
-        show_uv_the_pythons()  # the bakes are locked for their Python, as in the tests
+        show_uv_the_pythons()  # the bakes are installed for their Python, as in the tests
         with contextlib.ExitStack() as cleanup:
             stacks = {
                 label: cleanup.enter_context(running(result_backend, keep_backend, cleanup))

@@ -169,8 +169,8 @@ def project_servers(redis_url: str) -> Iterator[ProjectServers]:
 
 
 def show_uv_the_pythons() -> None:
-    """The post-generation hook locks each bake with uv, for the bake's Python: let uv find every
-    offered one (after anything already on PATH), and never download one instead."""
+    """uv checks, installs and (make locks) writes each bake's lock for the bake's Python: let it
+    find every offered one (after anything already on PATH), and never download one instead."""
     folders = [str(Path(python_for(str(version))).parent) for version in DEFAULTS["python_version"]]
     os.environ["PATH"] = os.pathsep.join([os.environ["PATH"], *folders])
     os.environ["UV_PYTHON_DOWNLOADS"] = "never"
@@ -291,16 +291,24 @@ def bake(cookies: Cookies) -> Bake:
     return bake_with
 
 
+# Figures the tests record (record_property), printed at the end: measured, never asserted.
+TIMINGS = {
+    "generation-timings": "generation with cookiecutter alone: time per bake",  # test_generation.py
+    "docker-timings": "docker compose: time per bake",  # test_docker.py
+}
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Say how long each `docker compose` bake took (tests/test_docker.py records it)."""
-    lines = {
-        str(value): None
-        for reports in terminalreporter.stats.values()
-        for report in reports
-        for name, value in getattr(report, "user_properties", [])
-        if name == "docker-timings"
-    }
-    if lines:
-        terminalreporter.write_sep("-", "docker compose: time per bake")
-        for line in lines:
-            terminalreporter.write_line(line)
+    """Say how long each bake took, for each kind of timing recorded."""
+    for kind, title in TIMINGS.items():
+        lines = {
+            str(value): None
+            for reports in terminalreporter.stats.values()
+            for report in reports
+            for name, value in getattr(report, "user_properties", [])
+            if name == kind
+        }
+        if lines:
+            terminalreporter.write_sep("-", title)
+            for line in sorted(lines):
+                terminalreporter.write_line(line)

@@ -132,9 +132,7 @@ def test_workflow_follows_the_answered_python_and_images(bake: Bake) -> None:
     answers = {"python_version": "3.11", "broker_image": "redis:7.2.5-alpine", "result_backend": "redis"}
     project = bake(**answers, backend_image="redis:7.2.4-alpine")
     job = workflow_job(project)
-    assert re.search(r"^PYTHON_VERSION := 3\.11$", (project / "Makefile").read_text(), re.M), (
-        "make install's Python"
-    )
+    assert (project / ".python-version").read_text() == "3.11\n", "uv's, pyenv's and make install's Python"
     assert job["services"]["broker"]["image"] == "redis:7.2.5-alpine"
     assert job["services"]["backend"]["image"] == "redis:7.2.4-alpine"
     mypy = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mypy"]

@@ -1,18 +1,20 @@
 """Template changes reach a generated project: the post-generation hook records the template and
 its commit in .cruft.json, and cruft applies the template's later commits to the project."""
 
+import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from conftest import TEMPLATE, ProjectServers, project_venv, run, run_project_tests
-from cookiecutter.main import cookiecutter
 from test_bake import PYTHON_VERSIONS
 
-# cruft, from the template's own virtualenv (requirements-dev.txt), beside this interpreter.
+# cruft and cookiecutter, from the template's own virtualenv (requirements-dev.txt).
 CRUFT = str(Path(sys.executable).parent / "cruft")
+COOKIECUTTER = str(Path(sys.executable).parent / "cookiecutter")
 # Who commits, in the throwaway repositories.
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Template Test",
@@ -46,11 +48,14 @@ def test_a_later_template_commit_reaches_a_generated_project_with_cruft_update(
     git(template, "init", "--quiet")
     commit_all(template, "The template as it is")
 
-    # A project made from it, as a user makes one, and kept in git.
+    # A project made from it as a user makes one, from a shell with the template's relative path
+    # (cookiecutter runs the hooks elsewhere), and kept in git.
     answers = {"project_name": "Kept Current", "result_backend": "none"}
-    project = Path(
-        cookiecutter(str(template), no_input=True, output_dir=str(tmp_path), extra_context=answers)
-    )
+    words = shlex.join([COOKIECUTTER, "--no-input", "template", *(f"{k}={v}" for k, v in answers.items())])
+    run(["bash", "-c", f"cd {shlex.quote(str(tmp_path))} && {words}"], tmp_path)
+    project = tmp_path / "kept_current"
+    recorded = json.loads((project / ".cruft.json").read_text(encoding="utf-8"))
+    assert recorded["template"] == str(template), "the template's absolute path, for cruft update"
     git(project, "init", "--quiet")
     commit_all(project, "Generated")
     run([cruft, "check"], project)  # up to date
