@@ -4,21 +4,17 @@ hook JSON logs{% if cookiecutter.use_sentry %} and Sentry{% endif %} to Celery's
 from celery import Celery, signals
 
 from . import deadletter, logs  # noqa: F401 (deadletter connects its signal handlers on import)
-from .liveness import WorkerLiveness
+from .liveness import BrokerConnected, WorkerLiveness
 {%- if cookiecutter.use_sentry %}
 from .sentry import init_sentry
 {%- endif %}
 
-{% if cookiecutter.broker == "redis" -%}
-# task.py's base class refuses countdowns and ETAs the Redis broker cannot hold safely.
+# Every task's base class: task.py says what it adds.
 app = Celery(
     "{{ cookiecutter.project_slug }}",
     include=["{{ cookiecutter.project_slug }}.tasks"],
     task_cls="{{ cookiecutter.project_slug }}.task:Task",
 )
-{%- else -%}
-app = Celery("{{ cookiecutter.project_slug }}", include=["{{ cookiecutter.project_slug }}.tasks"])
-{%- endif %}
 {%- if cookiecutter.result_backend == "postgresql" %}
 # force: read settings.py now, so its override_backends is known before anything opens the backend
 # (Celery takes CELERY_RESULT_BACKEND from the environment without reading the settings).
@@ -37,8 +33,9 @@ def open_result_backend(**_: object) -> None:
     app.backend  # noqa: B018 (the property creates it)
 {% endif %}
 
-# Keeps the worker's liveness file fresh for the healthcheck.
+# Keep the worker's liveness file fresh for the healthcheck, also while it waits for its broker.
 app.steps["worker"].add(WorkerLiveness)
+app.steps["consumer"].add(BrokerConnected)
 
 # LOG_FORMAT=json: every line the worker, its pool processes and beat write is a JSON object.
 if logs.LOG_FORMAT == "json":

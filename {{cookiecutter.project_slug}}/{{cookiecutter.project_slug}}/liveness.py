@@ -4,9 +4,15 @@ The worker and the scheduler each touch a file every INTERVAL seconds, setting i
 time to a deadline: now plus three intervals. The probe only checks that the deadline has not
 passed, so it needs no threshold of its own, imports nothing of Celery and talks to no broker (a few
 milliseconds, where `celery inspect ping` costs about 0.25 s of CPU and 50 MB per probe).
+
+Live means "not stuck": a worker whose event loop hangs, or whose process is frozen, stops touching
+the file and is restarted. A worker waiting for its broker is not stuck, but its event loop does not
+turn while it reconnects: a thread touches the file then, and only then, so a broker outage of any
+length restarts no worker.
 """
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,18 +32,46 @@ def touch() -> None:
     os.utime(LIVENESS_FILE, (deadline, deadline))
 
 
+# Set while the worker's consumer holds a broker connection (BrokerConnected runs between
+# connecting and losing it); clear while it connects, at start or after a connection was lost.
+connected = threading.Event()
+
+
 class WorkerLiveness(bootsteps.StartStopStep):
-    """Touch the file from the worker's own timer: if the worker's event loop hangs, so does the touch."""
+    """Touch the file from the worker's own timer, so that if its event loop hangs, so does the touch;
+    and from a thread while the consumer has no broker connection, when the event loop is not run."""
 
     requires = ("celery.worker.components:Timer",)
 
     def start(self, worker: Any) -> None:
         touch()
         self.timer = worker.timer.call_repeatedly(INTERVAL, touch)
+        self.stopping = threading.Event()
+        threading.Thread(target=self.while_connecting, name="liveness", daemon=True).start()
+
+    def while_connecting(self) -> None:
+        while not self.stopping.wait(INTERVAL):
+            if not connected.is_set():
+                touch()
 
     def stop(self, worker: Any) -> None:
+        self.stopping.set()
         self.timer.cancel()
         LIVENESS_FILE.unlink(missing_ok=True)
+
+
+class BrokerConnected(bootsteps.StartStopStep):
+    """A consumer step: started once the broker connection is made, stopped when it is lost."""
+
+    requires = ("celery.worker.consumer.connection:Connection",)
+
+    def start(self, consumer: Any) -> None:
+        connected.set()
+
+    def stop(self, consumer: Any) -> None:
+        connected.clear()
+
+    shutdown = stop
 
 
 class LivenessScheduler(PersistentScheduler):

@@ -34,9 +34,9 @@ result_accept_content = ["json"]
 task_acks_late = True
 # ...and also when only the child process died (SIGKILL, OOM): else acks_late still loses the task.
 task_reject_on_worker_lost = True
-# A task whose process died is sent again as a retry (after default_retry_delay), so it runs at most
-# max_retries + 1 times (Celery's default: 4) and then ends as a FAILURE, instead of killing process
-# after process for ever. deadletter.py then puts a copy in the queue "<queue>.dead".
+# A task whose process died is sent again as a retry: task.py makes that after seconds and at most
+# three times, then it ends as a FAILURE, instead of killing process after process for ever.
+# deadletter.py then puts a copy in the queue "<queue>.dead".
 task_retry_on_worker_lost = True
 # Reserve one message per process, so a long task does not sit on messages other workers could run.
 worker_prefetch_multiplier = 1
@@ -92,8 +92,16 @@ worker_max_memory_per_child = int(os.getenv("WORKER_MAX_MEMORY_PER_CHILD_MB", "2
 
 # Keep retrying the broker while it starts or restarts, instead of exiting.
 broker_connection_retry_on_startup = True
-# On broker connection loss, cancel running acks_late tasks: they are redelivered anyway.
+{%- if cookiecutter.broker == "redis" %}
+# When the broker connection drops, running tasks carry on: their messages stay in Redis (which keeps
+# them across a restart) and are acknowledged there once done. Cancelled, they would come back only
+# after the visibility timeout.
+worker_cancel_long_running_tasks_on_connection_loss = False
+{%- else %}
+# When the broker connection drops, RabbitMQ hands its unacknowledged messages to a worker again at
+# once: cancel the running tasks (acks_late), which then run again, rather than run them twice.
 worker_cancel_long_running_tasks_on_connection_loss = True
+{%- endif %}
 {% if cookiecutter.result_backend == "none" %}
 # No result backend: tasks store nothing, so nobody can wait on a result.
 task_ignore_result = True
