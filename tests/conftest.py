@@ -48,12 +48,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_redis(args: list[str], directory: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """Start redis-server with `args` on a free port in `directory`; wait until it answers."""
+def start_redis(args: list[str], directory: Path, port: int = 0) -> tuple[subprocess.Popen[bytes], int]:
+    """Start redis-server with `args` on `port` (0: a free one) in `directory`; wait until it answers."""
     executable = shutil.which("redis-server")
     if executable is None:
         pytest.fail("redis-server is not installed: apt-get install redis-server", pytrace=False)
-    port = free_port()
+    port = port or free_port()
     command = [executable, *args, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     password = args[args.index("--requirepass") + 1] if "--requirepass" in args else None
@@ -295,6 +295,7 @@ def bake(cookies: Cookies) -> Bake:
 TIMINGS = {
     "generation-timings": "generation with cookiecutter alone: time per bake",  # test_generation.py
     "docker-timings": "docker compose: time per bake",  # test_docker.py
+    "drill-figures": "fault drills at the default settings",  # test_drills.py
 }
 
 

@@ -1,0 +1,247 @@
+"""Fault drills at the default settings: the default bake's worker, run with compose.yaml's command
+verbatim and its .env as generated (a 300 s time limit), against its own redis-server started with
+compose.yaml's flags (append-only file) and the local PostgreSQL. The broker is stopped, the worker
+frozen, pool processes killed; what is checked is what the user would see: the healthcheck's exit
+code, the results stored in PostgreSQL, the messages in the dead-letter queue, how often a task ran.
+
+The drill tasks are a module added to the bake (tasks/drill.py); each start is a line in a file.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from compose_env import service_command
+from conftest import CACHE, start_redis
+from test_compose_commands import Stack, healthcheck_argv
+
+pytestmark = pytest.mark.xdist_group("drills")  # one after another: each times what it sees
+
+DRILL_TASKS = '''"""The template's fault drills: each start of a task is a line in drill-runs.log."""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from ..celery import app
+
+RUNS = Path(__file__).with_name("drill-runs.log")
+
+
+def note(key: str) -> bool:
+    """Write down a start of the task with this key; True if it is the first."""
+    first = not RUNS.exists() or f"{key}\\n" not in RUNS.read_text()
+    with RUNS.open("a") as runs:
+        runs.write(f"{key}\\n")
+    return first
+
+
+@app.task
+def hold(key: str, seconds: float) -> str:
+    note(key)
+    time.sleep(seconds)
+    return key
+
+
+@app.task
+def die_once(key: str) -> str:
+    if note(key):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return key
+
+
+@app.task
+def die(key: str) -> None:
+    note(key)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@app.task(max_retries=None)
+def die_forever(key: str) -> None:
+    note(key)
+    os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+class Drill:
+    """The default bake's worker and broker, and what a drill does to them and reads back."""
+
+    def __init__(self, directory: Path) -> None:
+        self.stack = Stack({"broker": "redis", "result_backend": "postgresql"}, directory)
+        package = self.stack.project / self.stack.slug / "tasks"
+        (package / "drill.py").write_text(DRILL_TASKS, encoding="utf-8")
+        init = package / "__init__.py"
+        init.write_text(init.read_text(encoding="utf-8") + "from . import drill  # noqa: E402, F401\n")
+        self.runs_file = package / "drill-runs.log"
+        self.stack.start_redis_service("broker")
+        self.stack.start_postgres_role()
+        self.stack.start_celery_service("worker")
+        self.dead_letters = f"{self.stack.queue}.dead"
+        self.wait_for("SUCCESS", self.send("hold", "ready", 0), within=60)
+
+    # -- doing ------------------------------------------------------------------------------------
+    def send(self, task: str, *args: object) -> str:
+        """Send a drill task as another process would (the worker's environment); its id."""
+        code = f"from {self.stack.slug}.tasks import drill; print(drill.{task}.apply_async({args!r}).id)"
+        return self.stack.python(code)
+
+    def stop_broker(self) -> None:
+        assert self.stack.stop("broker") == 0
+
+    def start_broker(self) -> None:
+        """The broker again, with compose.yaml's flags, on its port, from its append-only file."""
+        args = service_command(self.stack.services["broker"], self.stack.dotenv)[1:]
+        process, _ = start_redis(args, self.stack.project.parent / "broker-data", self.port)
+        self.stack.processes["broker"] = process
+
+    # -- reading ----------------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self.stack.redis_ports["broker"]
+
+    def broker(self) -> redis.Redis:
+        return redis.Redis(port=self.port, password=self.stack.dotenv["REDIS_PASSWORD"])
+
+    def runs(self, key: str) -> int:
+        text = self.runs_file.read_text(encoding="utf-8") if self.runs_file.exists() else ""
+        return text.splitlines().count(key)
+
+    def status(self, task_id: str) -> str | None:
+        stored = self.stack.stored(task_id)
+        return stored[0] if stored else None
+
+    def wait_for(self, status: str, task_id: str, within: float) -> float:
+        """Seconds until the task's stored status is `status`; fails after `within` seconds."""
+        start = time.monotonic()
+        while self.status(task_id) != status:
+            assert time.monotonic() - start < within, f"{task_id}: not {status} within {within} s"
+            time.sleep(0.5)
+        return time.monotonic() - start
+
+    def healthy(self) -> bool:
+        """compose.yaml's healthcheck, run where the worker runs (its /tmp): does it pass?"""
+        argv = healthcheck_argv(self.stack.services["worker"]["healthcheck"]["test"])
+        holder = self.stack.holders["worker"]
+        enter = ["nsenter", f"--target={holder.pid}", "--mount", "--"]
+        done = subprocess.run([*enter, *argv], env=self.stack.environment("worker"), check=False)
+        return done.returncode == 0
+
+    def dead_letter_ids(self) -> list[str]:
+        """The ids of the tasks in the dead-letter queue, as the broker holds them."""
+        return [json.loads(raw)["headers"]["id"] for raw in self.broker().lrange(self.dead_letters, 0, -1)]
+
+    def close(self) -> None:
+        self.stack.close()
+
+
+@pytest.fixture
+def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drill]:
+    if os.geteuid() != 0:
+        pytest.fail(
+            "The drills give the worker a private /tmp with unshare: run them as root.", pytrace=False
+        )
+    running = Drill(CACHE / f"drill-{uuid.uuid4().hex[:8]}")
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+Record = Callable[[str], None]
+
+
+@pytest.fixture
+def record(record_property: Callable[[str, object], None]) -> Record:
+    """Note a figure a drill measured, for the summary at the end of the run."""
+    return lambda line: record_property("drill-figures", line)
+
+
+def poll(seconds: float, every: float, check: Callable[[], Any]) -> list[Any]:
+    """check() every `every` seconds for `seconds`: what it returned each time."""
+    seen, end = [], time.monotonic() + seconds
+    while time.monotonic() < end:
+        seen.append(check())
+        time.sleep(every)
+    return seen
+
+
+def test_a_broker_outage_restarts_no_worker_and_loses_no_task(drill: Drill, record: Record) -> None:
+    """Redis stopped for 75 s: the worker's healthcheck passes throughout (it waits for its broker,
+    it is not stuck), and the tasks sent before, running or queued, all succeed once it is back."""
+    keys = [f"outage-{n}" for n in range(3)]  # two run (concurrency 2), one waits in the queue
+    ids = [drill.send("hold", key, 5) for key in keys]
+    drill.stop_broker()
+    probes = poll(75, 5, drill.healthy)
+    assert all(probes), "the healthcheck failed while the worker waited for Redis"
+    drill.start_broker()
+    back = time.monotonic()
+    for task_id in ids:
+        drill.wait_for("SUCCESS", task_id, within=60)
+    done = time.monotonic() - back
+    assert drill.healthy()
+    after = drill.send("hold", "after-outage", 0)
+    drill.wait_for("SUCCESS", after, within=30)
+    record(f"Redis down 75 s: {len(probes)} healthchecks passed; 3 tasks done {done:.0f} s after it was back")
+
+
+def test_a_task_running_while_redis_restarts_finishes_soon_after(drill: Drill, record: Record) -> None:
+    """Redis down 5 s under a running task: the task carries on (it is not cancelled to wait out the
+    visibility timeout) and its result is there well within 60 s of Redis's return."""
+    task_id = drill.send("hold", "restart", 20)
+    while drill.runs("restart") == 0:
+        time.sleep(0.2)
+    drill.stop_broker()
+    time.sleep(5)
+    drill.start_broker()
+    seconds = drill.wait_for("SUCCESS", task_id, within=60)
+    assert drill.runs("restart") == 1
+    record(f"Redis restarted (5 s) under a 20 s task: done {seconds:.0f} s after its return, ran once")
+
+
+def test_a_frozen_worker_fails_its_healthcheck_within_45_seconds(drill: Drill, record: Record) -> None:
+    worker = drill.stack.processes["worker"]
+    assert drill.healthy()
+    worker.send_signal(signal.SIGSTOP)
+    try:
+        start = time.monotonic()
+        while drill.healthy():
+            assert time.monotonic() - start < 45, "a frozen worker still passes its healthcheck"
+            time.sleep(1)
+        record(f"worker frozen (SIGSTOP): healthcheck failing {time.monotonic() - start:.0f} s later")
+    finally:
+        worker.send_signal(signal.SIGCONT)
+
+
+def test_a_pool_process_killed_once_costs_its_task_seconds(drill: Drill, record: Record) -> None:
+    task_id = drill.send("die_once", "killed-once")
+    seconds = drill.wait_for("SUCCESS", task_id, within=30)
+    assert drill.runs("killed-once") == 2
+    assert drill.dead_letter_ids() == []
+    record(f"pool process killed once: SUCCESS {seconds:.0f} s after sending, ran twice")
+
+
+@pytest.mark.parametrize("task", ["die", "die_forever"])
+def test_a_task_that_kills_every_process_ends_as_a_failure_with_one_dead_letter(
+    drill: Drill, task: str
+) -> None:
+    """Whatever its max_retries (Celery's default, 3, or None: for ever), within two minutes."""
+    task_id = drill.send(task, f"poison-{task}")
+    seconds = drill.wait_for("FAILURE", task_id, within=120)
+    start = time.monotonic()
+    while drill.dead_letter_ids() != [task_id]:
+        assert time.monotonic() - start < 10, drill.dead_letter_ids()
+        time.sleep(0.2)
+    runs = drill.runs(f"poison-{task}")
+    time.sleep(10)  # nothing more runs it
+    assert drill.runs(f"poison-{task}") == runs == 4
+    assert drill.dead_letter_ids() == [task_id]
+    record(f"{task} (kills every process): FAILURE {seconds:.0f} s after sending, 4 runs, 1 dead letter")
