@@ -1,15 +1,9 @@
 """Unit tests: each task's own logic, called in this process (no broker, no worker)."""
-{%- if cookiecutter.broker == "redis" %}
-
-from datetime import UTC, datetime, timedelta
-{%- endif %}
 
 import pytest
 import requests
 from conftest import WebServer
-{% if cookiecutter.broker == "redis" %}
-from {{ cookiecutter.project_slug }}.task import MAX_DELAY, DelayTooLongError
-{%- endif %}
+
 from {{ cookiecutter.project_slug }}.tasks import fetch, primes
 
 
@@ -58,17 +52,3 @@ def test_fetch_url_refuses_a_response_larger_than_its_cap(
     assert fetch.fetch_url(f"{web.url}/big/1000")["bytes"] == 1000
     with pytest.raises(fetch.ResponseTooLargeError, match="more than 1000 bytes"):
         fetch.fetch_url(f"{web.url}/big/1001")
-{%- if cookiecutter.broker == "redis" %}
-
-
-def test_a_countdown_or_eta_longer_than_the_time_limit_is_refused_when_the_task_is_sent() -> None:
-    """Nothing reaches the broker: the base class (task.py) refuses before sending."""
-    refused = r"count_primes: a delay of \d+ s .*\n    Allowed: .*CELERY_TASK_TIME_LIMIT"
-    with pytest.raises(DelayTooLongError, match=refused):
-        primes.count_primes.apply_async((10,), countdown=MAX_DELAY + 1)
-    eta = datetime.now(UTC) + timedelta(seconds=MAX_DELAY + 60)
-    with pytest.raises(DelayTooLongError):
-        primes.count_primes.apply_async((10,), eta=eta)
-    with pytest.raises(DelayTooLongError):  # a naive ETA is UTC, as Celery reads it
-        primes.count_primes.apply_async((10,), eta=eta.replace(tzinfo=None))
-{%- endif %}

@@ -4,6 +4,9 @@ hook JSON logs{% if cookiecutter.use_sentry %} and Sentry{% endif %} to Celery's
 from celery import Celery, signals
 
 from . import deadletter, logs  # noqa: F401 (deadletter connects its signal handlers on import)
+{%- if cookiecutter.broker == "redis" %}
+from .delays import MoveDueTasks
+{%- endif %}
 from .liveness import BrokerConnected, WorkerLiveness
 {%- if cookiecutter.use_sentry %}
 from .sentry import init_sentry
@@ -36,6 +39,10 @@ def open_result_backend(**_: object) -> None:
 # Keep the worker's liveness file fresh for the healthcheck, also while it waits for its broker.
 app.steps["worker"].add(WorkerLiveness)
 app.steps["consumer"].add(BrokerConnected)
+{%- if cookiecutter.broker == "redis" %}
+# Move delayed tasks that are due from Redis's sorted set back to their queues (delays.py).
+app.steps["worker"].add(MoveDueTasks)
+{%- endif %}
 
 # LOG_FORMAT=json: every line the worker, its pool processes and beat write is a JSON object.
 if logs.LOG_FORMAT == "json":

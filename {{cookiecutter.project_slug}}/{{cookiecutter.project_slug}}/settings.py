@@ -49,13 +49,11 @@ task_time_limit = int(os.getenv("CELERY_TASK_TIME_LIMIT", "300"))
 task_soft_time_limit = task_time_limit * 9 // 10
 {%- if cookiecutter.broker == "redis" %}
 # Redis gives a message nobody acknowledged to another worker after the visibility timeout: that is
-# how a dead worker's tasks come back. A worker holds a message unacknowledged while its countdown or
-# ETA runs (at most the time limit: task.py refuses longer delays), while it waits for a free process
-# (at most the time limit) and while it runs (the time limit): three limits and 30 s to spare, or
-# a task still held is delivered a second time. kombu looks for such messages every 10 s
-# (unacked_restore_throttle 1: each look scans; kombu's defaults scan every 100 s).
+# how a dead worker's tasks come back. A worker holds a message unacknowledged only while it runs the
+# task (delayed tasks wait in Redis: delays.py), so the time limit and 30 s to spare; kombu looks for
+# such messages every 10 s (unacked_restore_throttle 1: each look scans; its defaults: every 100 s).
 broker_transport_options = {
-    "visibility_timeout": 3 * task_time_limit + 30,
+    "visibility_timeout": task_time_limit + 30,
     "unacked_restore_interval": 10,
     "unacked_restore_throttle": 1,
 }
