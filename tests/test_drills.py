@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import redis
-from compose_env import service_command
+from compose_env import read_env_file, service_command
 from conftest import CACHE, start_redis
 from test_compose_commands import Stack, healthcheck_argv
 
@@ -69,14 +69,29 @@ def die(key: str) -> None:
 def die_forever(key: str) -> None:
     note(key)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+@app.task(bind=True)
+def retry_later(self, key: str, countdown: float) -> str:
+    if note(key):
+        raise self.retry(countdown=countdown)
+    return key
 '''
 
 
 class Drill:
     """The default bake's worker and broker, and what a drill does to them and reads back."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, time_limit: int | None = None) -> None:
         self.stack = Stack({"broker": "redis", "result_backend": "postgresql"}, directory)
+        if time_limit:  # as a user sets it: in .env
+            env_file = self.stack.project / ".env"
+            text = env_file.read_text(encoding="utf-8").replace(
+                "\nCELERY_TASK_TIME_LIMIT=300\n", f"\nCELERY_TASK_TIME_LIMIT={time_limit}\n"
+            )
+            env_file.write_text(text, encoding="utf-8")
+            self.stack.dotenv = read_env_file(env_file)
+            assert self.stack.dotenv["CELERY_TASK_TIME_LIMIT"] == str(time_limit)
         package = self.stack.project / self.stack.slug / "tasks"
         (package / "drill.py").write_text(DRILL_TASKS, encoding="utf-8")
         init = package / "__init__.py"
@@ -89,10 +104,23 @@ class Drill:
         self.wait_for("SUCCESS", self.send("hold", "ready", 0), within=60)
 
     # -- doing ------------------------------------------------------------------------------------
-    def send(self, task: str, *args: object) -> str:
+    def send(self, task: str, *args: object, **options: object) -> str:
         """Send a drill task as another process would (the worker's environment); its id."""
-        code = f"from {self.stack.slug}.tasks import drill; print(drill.{task}.apply_async({args!r}).id)"
+        send = f"drill.{task}.apply_async({args!r}, **{options!r})"
+        code = f"from {self.stack.slug}.tasks import drill; print({send}.id)"
         return self.stack.python(code)
+
+    def restart_worker(self) -> None:
+        """docker compose restart worker: SIGTERM (a warm shutdown), then the same command again."""
+        assert self.stack.stop("worker") == 0
+        self.stack.start_celery_service("worker")
+
+    def kill_worker(self) -> None:
+        """The whole worker killed, as a lost machine would be: its pool processes, then itself."""
+        worker = self.stack.processes.pop("worker")
+        subprocess.run(["pkill", "-KILL", "-P", str(worker.pid)], check=True)
+        worker.kill()
+        worker.wait()
 
     def stop_broker(self) -> None:
         assert self.stack.stop("broker") == 0
@@ -144,12 +172,14 @@ class Drill:
 
 
 @pytest.fixture
-def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drill]:
+def drill(request: pytest.FixtureRequest) -> Iterator[Drill]:
+    """The default bake, running; a drill marked time_limit(N) sets CELERY_TASK_TIME_LIMIT=N in .env."""
     if os.geteuid() != 0:
         pytest.fail(
             "The drills give the worker a private /tmp with unshare: run them as root.", pytrace=False
         )
-    running = Drill(CACHE / f"drill-{uuid.uuid4().hex[:8]}")
+    marker = request.node.get_closest_marker("time_limit")
+    running = Drill(CACHE / f"drill-{uuid.uuid4().hex[:8]}", marker.args[0] if marker else None)
     try:
         yield running
     finally:
@@ -245,3 +275,42 @@ def test_a_task_that_kills_every_process_ends_as_a_failure_with_one_dead_letter(
     assert drill.runs(f"poison-{task}") == runs == 4
     assert drill.dead_letter_ids() == [task_id]
     record(f"{task} (kills every process): FAILURE {seconds:.0f} s after sending, 4 runs, 1 dead letter")
+
+
+@pytest.mark.time_limit(5)  # a visibility timeout of 35 s, so that a drill can outwait it
+def test_delays_of_several_visibility_timeouts_run_once_each_also_across_a_worker_restart(
+    drill: Drill, record: Record
+) -> None:
+    """A countdown, and a retry with one, three visibility timeouts long: each runs once when due
+    (they wait in Redis, not in a worker), also though the worker restarts while they wait."""
+    countdown = 3 * 35
+    sent = time.monotonic()
+    delayed = drill.send("hold", "delayed", 0, countdown=countdown)
+    retried = drill.send("retry_later", "retried", countdown)
+    time.sleep(countdown / 3)
+    drill.restart_worker()
+    drill.wait_for("SUCCESS", delayed, within=countdown + 30)
+    ran_after = time.monotonic() - sent
+    drill.wait_for("SUCCESS", retried, within=30)
+    assert ran_after >= countdown - 1, "it ran before it was due"
+    time.sleep(35 + 15)  # another visibility timeout and sweep: a message still held would run again
+    assert (drill.runs("delayed"), drill.runs("retried")) == (1, 2)
+    record(
+        f"countdown {countdown} s (visibility timeout 35 s), worker restarted: ran {ran_after:.0f} s after"
+    )
+
+
+@pytest.mark.time_limit(5)
+def test_a_killed_worker_s_task_runs_again_within_the_time_limit_plus_60_seconds(
+    drill: Drill, record: Record
+) -> None:
+    task_id = drill.send("hold", "lost", 3)
+    while drill.runs("lost") == 0:
+        time.sleep(0.2)
+    drill.kill_worker()
+    drill.stack.start_celery_service("worker")
+    seconds = drill.wait_for("SUCCESS", task_id, within=5 + 60)
+    assert drill.runs("lost") == 2
+    record(
+        f"whole worker killed mid-task (time limit 5 s): run again and done {seconds:.0f} s after the kill"
+    )
