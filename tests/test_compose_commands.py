@@ -450,6 +450,9 @@ def test_the_exporter_counts_what_the_worker_did_and_reports_the_queue_the_broke
         time.sleep(1)
     assert moved == expected
     assert total(after, "celery_task_failed_total", name=fetch_url, exception="HTTPError") == 1
+    # The dead letters' queue is reported too, empty here (deadletter.py; the CeleryDeadLetters alert).
+    dead = [value for metric, labels, value in after if labels.get("queue_name") == f"{stack.queue}.dead"]
+    assert dead == [0.0]
 
 
 @pytest.mark.parametrize(

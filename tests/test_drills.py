@@ -23,8 +23,6 @@ from compose_env import read_env_file, service_command
 from conftest import CACHE, start_redis
 from test_compose_commands import Stack, healthcheck_argv
 
-pytestmark = pytest.mark.xdist_group("drills")  # one after another: each times what it sees
-
 DRILL_TASKS = '''"""The template's fault drills: each start of a task is a line in drill-runs.log."""
 
 import os
@@ -71,6 +69,14 @@ def die_forever(key: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+@app.task
+def die_while_broken(key: str) -> str:
+    note(key)
+    if RUNS.with_name("broken").exists():
+        os.kill(os.getpid(), signal.SIGKILL)
+    return key
+
+
 @app.task(bind=True)
 def retry_later(self, key: str, countdown: float) -> str:
     if note(key):
@@ -82,8 +88,8 @@ def retry_later(self, key: str, countdown: float) -> str:
 class Drill:
     """The default bake's worker and broker, and what a drill does to them and reads back."""
 
-    def __init__(self, directory: Path, time_limit: int | None = None) -> None:
-        self.stack = Stack({"broker": "redis", "result_backend": "postgresql"}, directory)
+    def __init__(self, directory: Path, time_limit: int | None = None, broker: str = "redis") -> None:
+        self.stack = Stack({"broker": broker, "result_backend": "postgresql"}, directory)
         if time_limit:  # as a user sets it: in .env
             env_file = self.stack.project / ".env"
             text = env_file.read_text(encoding="utf-8").replace(
@@ -97,10 +103,13 @@ class Drill:
         init = package / "__init__.py"
         init.write_text(init.read_text(encoding="utf-8") + "from . import drill  # noqa: E402, F401\n")
         self.runs_file = package / "drill-runs.log"
-        self.stack.start_redis_service("broker")
+        if broker == "redis":
+            self.stack.start_redis_service("broker")
+        else:
+            self.stack.start_rabbitmq_user()
         self.stack.start_postgres_role()
         self.stack.start_celery_service("worker")
-        self.dead_letters = f"{self.stack.queue}.dead"
+        self.dead_letters_queue = f"{self.stack.queue}.dead"
         self.wait_for("SUCCESS", self.send("hold", "ready", 0), within=60)
 
     # -- doing ------------------------------------------------------------------------------------
@@ -163,9 +172,28 @@ class Drill:
         done = subprocess.run([*enter, *argv], env=self.stack.environment("worker"), check=False)
         return done.returncode == 0
 
+    def replay(self) -> int:
+        """make replay, as it runs in the worker's container: how many it sent back."""
+        return int(
+            self.stack.python(f"from {self.stack.slug} import app, deadletter; print(deadletter.replay(app))")
+        )
+
+    def dead_letters(self) -> int:
+        """How many messages the dead-letter queue holds, as the broker counts them."""
+        if self.stack.answers["broker"] == "redis":
+            return int(self.broker().llen(self.dead_letters_queue))
+        listing = subprocess.run(
+            ["rabbitmqctl", "-q", "list_queues", "-p", "/", "name", "messages"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        counts = dict(line.split("\t") for line in listing.splitlines() if line.count("\t") == 1)
+        return int(counts.get(self.dead_letters_queue, "0"))
+
     def dead_letter_ids(self) -> list[str]:
         """The ids of the tasks in the dead-letter queue, as the broker holds them."""
-        return [json.loads(raw)["headers"]["id"] for raw in self.broker().lrange(self.dead_letters, 0, -1)]
+        return [
+            json.loads(raw)["headers"]["id"] for raw in self.broker().lrange(self.dead_letters_queue, 0, -1)
+        ]
 
     def close(self) -> None:
         self.stack.close()
@@ -173,13 +201,15 @@ class Drill:
 
 @pytest.fixture
 def drill(request: pytest.FixtureRequest) -> Iterator[Drill]:
-    """The default bake, running; a drill marked time_limit(N) sets CELERY_TASK_TIME_LIMIT=N in .env."""
+    """The default bake, running (or with RabbitMQ: parametrize indirectly); a drill marked
+    time_limit(N) sets CELERY_TASK_TIME_LIMIT=N in .env."""
     if os.geteuid() != 0:
         pytest.fail(
             "The drills give the worker a private /tmp with unshare: run them as root.", pytrace=False
         )
     marker = request.node.get_closest_marker("time_limit")
-    running = Drill(CACHE / f"drill-{uuid.uuid4().hex[:8]}", marker.args[0] if marker else None)
+    broker = getattr(request, "param", "redis")  # parametrize("drill", [...], indirect=True)
+    running = Drill(CACHE / f"drill-{uuid.uuid4().hex[:8]}", marker.args[0] if marker else None, broker)
     try:
         yield running
     finally:
@@ -193,6 +223,13 @@ Record = Callable[[str], None]
 def record(record_property: Callable[[str, object], None]) -> Record:
     """Note a figure a drill measured, for the summary at the end of the run."""
     return lambda line: record_property("drill-figures", line)
+
+
+def wait_until(condition: Callable[[], bool], within: float) -> None:
+    start = time.monotonic()
+    while not condition():
+        assert time.monotonic() - start < within, f"not within {within} s"
+        time.sleep(0.5)
 
 
 def poll(seconds: float, every: float, check: Callable[[], Any]) -> list[Any]:
@@ -313,4 +350,29 @@ def test_a_killed_worker_s_task_runs_again_within_the_time_limit_plus_60_seconds
     assert drill.runs("lost") == 2
     record(
         f"whole worker killed mid-task (time limit 5 s): run again and done {seconds:.0f} s after the kill"
+    )
+
+
+@pytest.mark.parametrize("drill", ["redis", "rabbitmq"], indirect=True)
+def test_a_dead_letter_replayed_after_the_fix_succeeds_once_and_one_still_broken_does_not_loop(
+    drill: Drill, record: Record
+) -> None:
+    broken = drill.runs_file.with_name("broken")
+    broken.touch()
+    task_id = drill.send("die_while_broken", "dead")
+    drill.wait_for("FAILURE", task_id, within=120)
+    wait_until(lambda: drill.dead_letters() == 1, within=10)
+    # Replayed while still broken: its tries again, then back to the dead letters, and no further.
+    assert drill.replay() == 1
+    wait_until(lambda: drill.runs("dead") == 8 and drill.dead_letters() == 1, within=120)
+    time.sleep(10)
+    assert (drill.runs("dead"), drill.dead_letters()) == (8, 1)
+    # Fixed: replayed, it succeeds, once.
+    broken.unlink()
+    assert drill.replay() == 1
+    seconds = drill.wait_for("SUCCESS", task_id, within=30)
+    wait_until(lambda: drill.dead_letters() == 0, within=15)  # RabbitMQ's counts lag a few seconds
+    assert drill.runs("dead") == 9
+    record(
+        f"{drill.stack.answers['broker']}: dead letter replayed after the fix, SUCCESS {seconds:.0f} s later"
     )

@@ -31,6 +31,7 @@ TARGETS = {
     "test": "pytest",
     "check": "mypy",
     "up": "docker compose up --build",
+    "replay": "deadletter.replay(app)",
     "loadtest": "docker compose exec worker python -m celery_tasks.loadtest -n 1000 --task sleep",
 }
 # What CI runs: the same targets, in this order.
