@@ -298,7 +298,7 @@ def test_a_pool_process_killed_once_costs_its_task_seconds(drill: Drill, record:
 
 @pytest.mark.parametrize("task", ["die", "die_forever"])
 def test_a_task_that_kills_every_process_ends_as_a_failure_with_one_dead_letter(
-    drill: Drill, task: str
+    drill: Drill, task: str, record: Record
 ) -> None:
     """Whatever its max_retries (Celery's default, 3, or None: for ever), within two minutes."""
     task_id = drill.send(task, f"poison-{task}")
