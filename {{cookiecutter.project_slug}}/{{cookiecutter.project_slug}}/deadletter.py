@@ -23,7 +23,7 @@ from redis import Redis
 
 logger = logging.getLogger(__name__)
 
-# The most dead letters kept: past it the oldest go{% if cookiecutter.broker == "redis" %}{% else %} (RabbitMQ's drop-head){% endif %}, so a flood of them cannot fill the broker.
+# The most dead letters kept{% if cookiecutter.broker == "rabbitmq" %} (RabbitMQ drops the oldest){% endif %}: a flood of them cannot fill the broker.
 MAX_DEAD_LETTERS = 10_000
 # The message header naming the queue a dead letter came from, where replay sends it.
 ORIGIN = "dead_letter_origin"
@@ -93,4 +93,3 @@ def replay(app: Celery) -> int:
             message.ack()
             replayed += 1
     return replayed
-
