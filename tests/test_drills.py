@@ -376,3 +376,34 @@ def test_a_dead_letter_replayed_after_the_fix_succeeds_once_and_one_still_broken
     record(
         f"{drill.stack.answers['broker']}: dead letter replayed after the fix, SUCCESS {seconds:.0f} s later"
     )
+
+
+@pytest.mark.parametrize("drill", ["redis", "rabbitmq"], indirect=True)
+def test_the_readme_s_producer_runs_a_task_by_name_with_none_of_the_project_s_code(
+    drill: Drill, tmp_path: Path
+) -> None:
+    """The generated README's snippet, as a web application would run it: its own process, its own
+    folder, the project's package not importable, only the broker URL shared."""
+    readme = (drill.stack.project / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Send tasks from another service\n", 1)[1]
+    (tmp_path / "producer.py").write_text(section.split("```python\n", 1)[1].split("```", 1)[0])
+    python = str(drill.stack.bin_dir / "python")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CELERY_BROKER_URL": drill.stack.environment("worker")["CELERY_BROKER_URL"],
+    }
+    isolated = subprocess.run(
+        [python, "-c", f"import {drill.stack.slug}"], cwd=tmp_path, env=env, check=False
+    )
+    assert isolated.returncode != 0, "the producer could import the project's package"
+    sent = subprocess.run(
+        [python, "producer.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert sent.returncode == 0, sent.stderr
+    drill.wait_for("SUCCESS", sent.stdout.split()[-1], within=30)
