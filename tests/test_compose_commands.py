@@ -451,8 +451,13 @@ def test_the_exporter_counts_what_the_worker_did_and_reports_the_queue_the_broke
     assert moved == expected
     assert total(after, "celery_task_failed_total", name=fetch_url, exception="HTTPError") == 1
     # The dead letters' queue is reported too, empty here (deadletter.py; the CeleryDeadLetters alert).
-    dead = [value for metric, labels, value in after if labels.get("queue_name") == f"{stack.queue}.dead"]
-    assert dead == [0.0]
+    dead = f"{stack.queue}.dead"
+    lengths = [
+        value
+        for name, labels, value in after
+        if name == "celery_queue_length" and labels["queue_name"] == dead
+    ]
+    assert lengths == [0.0]
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 from compose_env import read_env_file, service_command
-from conftest import CACHE, start_redis
+from conftest import CACHE, free_port, start_redis
 from test_compose_commands import Stack, healthcheck_argv
 
 DRILL_TASKS = '''"""The template's fault drills: each start of a task is a line in drill-runs.log."""
@@ -85,11 +85,49 @@ def retry_later(self, key: str, countdown: float) -> str:
 '''
 
 
+class RabbitMQNode:
+    """A RabbitMQ node of the drill's own, on free ports on 127.0.0.1, which it may stop and start."""
+
+    BIN = Path("/usr/lib/rabbitmq/bin")  # the server itself: Debian's wrapper would drop the environment
+
+    def __init__(self, directory: Path) -> None:
+        if not (self.BIN / "rabbitmq-server").is_file():
+            pytest.fail("RabbitMQ is not installed: apt-get install rabbitmq-server", pytrace=False)
+        self.name, self.port = f"drill-{uuid.uuid4().hex[:8]}@localhost", free_port()
+        places = {"MNESIA_BASE": "mnesia", "LOG_BASE": "log", "PID_FILE": "pid", "CONFIG_FILE": "rabbitmq"}
+        self.env = {f"RABBITMQ_{key}": str(directory / name) for key, name in places.items()}
+        self.env |= {"RABBITMQ_NODENAME": self.name, "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1"}
+        self.env |= {"RABBITMQ_NODE_PORT": str(self.port), "RABBITMQ_DIST_PORT": str(free_port())}
+        self.env |= {"RABBITMQ_ENABLED_PLUGINS_FILE": str(directory / "plugins"), "HOME": str(Path.home())}
+        self.env["PATH"] = os.environ["PATH"]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def ctl(self, *args: str) -> None:
+        command = [str(self.BIN / "rabbitmqctl"), "-q", "-n", self.name, *args]
+        subprocess.run(command, env=self.env, capture_output=True, check=True, timeout=120)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [str(self.BIN / "rabbitmq-server")],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.ctl("wait", self.env["RABBITMQ_PID_FILE"], "--timeout", "90")  # the pid file, then the app
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.ctl("stop")
+            self.process.wait(timeout=60)
+
+
 class Drill:
     """The default bake's worker and broker, and what a drill does to them and reads back."""
 
     def __init__(self, directory: Path, time_limit: int | None = None, broker: str = "redis") -> None:
-        self.stack = Stack({"broker": broker, "result_backend": "postgresql"}, directory)
+        kind = "rabbitmq" if broker.startswith("rabbitmq") else broker
+        self.stack = Stack({"broker": kind, "result_backend": "postgresql"}, directory)
+        self.rabbitmq: RabbitMQNode | None = None
         if time_limit:  # as a user sets it: in .env
             env_file = self.stack.project / ".env"
             text = env_file.read_text(encoding="utf-8").replace(
@@ -105,8 +143,15 @@ class Drill:
         self.runs_file = package / "drill-runs.log"
         if broker == "redis":
             self.stack.start_redis_service("broker")
-        else:
+        elif broker == "rabbitmq":  # the machine's RabbitMQ, a user of the drill's own
             self.stack.start_rabbitmq_user()
+        else:  # "rabbitmq-own": a node the drill may stop
+            self.rabbitmq = RabbitMQNode(directory.parent / "rabbitmq")
+            self.rabbitmq.start()
+            user, password = self.stack.dotenv["RABBITMQ_USER"], self.stack.dotenv["RABBITMQ_PASSWORD"]
+            self.rabbitmq.ctl("add_user", user, password)
+            self.rabbitmq.ctl("set_permissions", "-p", "/", user, ".*", ".*", ".*")
+            self.stack.hosts["@broker:5672/"] = f"@127.0.0.1:{self.rabbitmq.port}/"
         self.stack.start_postgres_role()
         self.stack.start_celery_service("worker")
         self.dead_letters_queue = f"{self.stack.queue}.dead"
@@ -132,10 +177,16 @@ class Drill:
         worker.wait()
 
     def stop_broker(self) -> None:
-        assert self.stack.stop("broker") == 0
+        if self.rabbitmq:
+            self.rabbitmq.stop()
+        else:
+            assert self.stack.stop("broker") == 0
 
     def start_broker(self) -> None:
-        """The broker again, with compose.yaml's flags, on its port, from its append-only file."""
+        """The broker again: Redis with compose.yaml's flags, on its port, from its append-only file."""
+        if self.rabbitmq:
+            self.rabbitmq.start()
+            return
         args = service_command(self.stack.services["broker"], self.stack.dotenv)[1:]
         process, _ = start_redis(args, self.stack.project.parent / "broker-data", self.port)
         self.stack.processes["broker"] = process
@@ -197,6 +248,8 @@ class Drill:
 
     def close(self) -> None:
         self.stack.close()
+        if self.rabbitmq:
+            self.rabbitmq.stop()
 
 
 @pytest.fixture
@@ -241,23 +294,28 @@ def poll(seconds: float, every: float, check: Callable[[], Any]) -> list[Any]:
     return seen
 
 
+@pytest.mark.parametrize("drill", ["redis", "rabbitmq-own"], indirect=True)
 def test_a_broker_outage_restarts_no_worker_and_loses_no_task(drill: Drill, record: Record) -> None:
-    """Redis stopped for 75 s: the worker's healthcheck passes throughout (it waits for its broker,
-    it is not stuck), and the tasks sent before, running or queued, all succeed once it is back."""
+    """The broker stopped for 75 s: the worker's healthcheck passes throughout (it waits for its
+    broker, it is not stuck), and the tasks sent before, running or queued, all succeed once it is
+    back."""
     keys = [f"outage-{n}" for n in range(3)]  # two run (concurrency 2), one waits in the queue
     ids = [drill.send("hold", key, 5) for key in keys]
     drill.stop_broker()
     probes = poll(75, 5, drill.healthy)
-    assert all(probes), "the healthcheck failed while the worker waited for Redis"
+    assert all(probes), "the healthcheck failed while the worker waited for its broker"
     drill.start_broker()
     back = time.monotonic()
     for task_id in ids:
         drill.wait_for("SUCCESS", task_id, within=60)
     done = time.monotonic() - back
+    name = drill.stack.answers["broker"]
     assert drill.healthy()
     after = drill.send("hold", "after-outage", 0)
     drill.wait_for("SUCCESS", after, within=30)
-    record(f"Redis down 75 s: {len(probes)} healthchecks passed; 3 tasks done {done:.0f} s after it was back")
+    record(
+        f"{name} down 75 s: {len(probes)} healthchecks passed; 3 tasks done {done:.0f} s after it was back"
+    )
 
 
 def test_a_task_running_while_redis_restarts_finishes_soon_after(drill: Drill, record: Record) -> None:

@@ -78,8 +78,8 @@ def replay(app: Celery) -> int:
     replayed = 0
     with app.connection_for_write() as connection:
         bound = queue.bind(connection)
-        _, waiting, _ = bound.queue_declare()
-        for _ in range(waiting):
+        declared: Any = bound.queue_declare()
+        for _ in range(declared.message_count):
             message = bound.get(no_ack=False)
             if message is None:
                 break
